@@ -1,0 +1,39 @@
+# tweetstream: the pipeline's everyday commands. `make help` lists them.
+PY      := .venv/bin/python
+STACK   := $(PY) -m stack.stackctl
+FILE    ?= samples/posts.jsonl
+
+.PHONY: help install up down status logs reset replay test test-unit test-e2e
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install:  ## install every part from the package registries (cached: a second run does nothing)
+	@bash stack/install.sh
+
+up: install  ## start the whole stack, the Flink job and the connectors; returns when healthy
+	@$(STACK) up
+
+down:  ## stop what `make up` started (the Flink job with a savepoint)
+	@$(STACK) down
+
+status:  ## health of every service
+	@$(STACK) status
+
+logs:  ## tail of every service's log
+	@$(STACK) logs
+
+reset:  ## stop everything and delete all pipeline data (keeps installs)
+	@$(STACK) reset --yes
+
+replay:  ## send a replay file to the topic tweets: make replay FILE=path.jsonl
+	@$(PY) -m producer.cli replay $(FILE)
+
+test-unit: install  ## fast tests, no services
+	@$(PY) -m pytest -q tests/unit
+
+test-e2e: install  ## end-to-end tests on the real stack (started if needed)
+	@$(PY) -m pytest -q tests/e2e
+
+test: install  ## everything CI runs
+	@$(PY) -m pytest -q tests

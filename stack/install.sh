@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Install everything the local stack needs, from the package registries only:
+# Debian packages (Java 17, PostgreSQL 15, Maven, npm), PyPI (the project and
+# the Flink 2.2.1 runtime), Maven Central (Kafka, Connect plugins, Apicurio,
+# Flink jars; pinned in stack/pom.xml) and npm (Chart.js).
+# Idempotent and cached: a step whose inputs did not change since its last
+# success is skipped, so a second run does nothing.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+home=${STACK_HOME:-$repo/.stack}
+dist=$home/dist
+venv=$repo/.venv
+stamps=$dist/stamps
+mkdir -p "$stamps"
+t_start=$(date +%s)
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+# fresh NAME FILES...: true when the step ran before with these exact inputs
+fresh() { local name=$1; shift; [ -f "$stamps/$name" ] && [ "$(cat "$@" | sha256sum)" = "$(cat "$stamps/$name")" ]; }
+done_() { local name=$1; shift; cat "$@" | sha256sum > "$stamps/$name"; }
+
+# --- Debian packages -------------------------------------------------------
+need=()
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1 || true)
+[ "${java_major:-0}" -ge 17 ] 2>/dev/null || need+=(openjdk-17-jre-headless)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+command -v mvn >/dev/null || need+=(maven)
+command -v npm >/dev/null || need+=(npm)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  step "apt-get install ${need[*]}"
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+# --- Python: the project and its dependencies ------------------------------
+if [ ! -x "$venv/bin/python" ]; then
+  step "python venv $venv"
+  python3 -m venv "$venv"
+fi
+if ! fresh python "$repo/pyproject.toml"; then
+  step "pip install -e .[test]"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -e "$repo[test]"
+  done_ python "$repo/pyproject.toml"
+fi
+
+# --- Flink 2.2.1 runtime from its PyPI wheels ------------------------------
+# --no-deps: PyFlink's Python dependencies are only for Python jobs; SQL jobs
+# need the JVM runtime the wheels carry (bin/, lib/, opt/).
+flink_req="apache-flink==2.2.1 apache-flink-libraries==2.2.1"
+if ! fresh flink <(echo "$flink_req"); then
+  step "pip install --no-deps $flink_req"
+  "$venv/bin/pip" install -q --no-deps $flink_req
+  done_ flink <(echo "$flink_req")
+fi
+
+# --- JVM parts from Maven Central ------------------------------------------
+if ! fresh maven "$repo/stack/pom.xml" "$repo/stack/connect/apicurio-converter/pom.xml"; then
+  step "mvn package (stack/pom.xml): Kafka, Connect plugins, Apicurio Registry, Flink jars"
+  rm -rf "$dist/kafka" "$dist/connect-plugins" "$dist/registry" "$dist/flink-jars" "$dist/markers"
+  mvn -B -q -f "$repo/stack/pom.xml" -Dstack.dist="$dist" package
+  done_ maven "$repo/stack/pom.xml" "$repo/stack/connect/apicurio-converter/pom.xml"
+fi
+
+# Flink loads connectors and formats from its lib/; the SQL client needs the gateway in opt/.
+flink_home=$("$venv/bin/python" -c 'import pyflink, os; print(os.path.dirname(pyflink.__file__))')
+for jar in "$dist"/flink-jars/*.jar; do
+  case $(basename "$jar") in
+    flink-sql-gateway-*) ln -sf "$jar" "$flink_home/opt/" ;;
+    *) ln -sf "$jar" "$flink_home/lib/" ;;
+  esac
+done
+
+# --- Chart.js from npm -----------------------------------------------------
+if ! fresh npm "$repo/web/package.json" "$repo/web/package-lock.json" || [ ! -d "$repo/web/node_modules/chart.js" ]; then
+  step "npm ci (web/)"
+  (cd "$repo/web" && npm ci --no-audit --no-fund --loglevel=error)
+  done_ npm "$repo/web/package.json" "$repo/web/package-lock.json"
+fi
+
+echo "install complete in $(( $(date +%s) - t_start ))s"
