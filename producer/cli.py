@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+
 import time
 from pathlib import Path
 
@@ -56,18 +58,56 @@ def replay(
         progress.update(task, completed=size)
     pending = writer.flush()
     rejects.close()
-    elapsed = time.monotonic() - t0
+    _report(writer, settings.topic, time.monotonic() - t0, pending, rejects)
+
+
+def _report(writer: PostWriter, topic: str, elapsed: float, pending: int, rejects: RejectLog | None = None) -> None:
+    """Print what was delivered (and rejected); exit 1 if any delivery failed."""
     s = writer.stats
     rate = s.delivered / elapsed if elapsed > 0 else 0.0
-    console.print(f"sent {s.delivered} posts to '{settings.topic}' in {elapsed:.2f}s ({rate:,.0f} posts/s); "
-                  f"rejected {rejects.count} lines")
-    if rejects.count:
+    line = f"sent {s.delivered} posts to '{topic}' in {elapsed:.2f}s ({rate:,.0f} posts/s)"
+    console.print(line + (f"; rejected {rejects.count} lines" if rejects is not None else ""))
+    if rejects is not None and rejects.count:
         console.print(f"rejected lines kept in {rejects.path}")
     if s.failed or pending:
         for err in s.errors:
             console.print(f"[red]delivery failed:[/] {err}")
         console.print(f"[red]{s.failed} posts failed delivery, {pending} still pending[/]")
         raise typer.Exit(1)
+
+
+@app.command()
+def synthetic(
+    count: int = typer.Option(10_000, min=1, help="how many posts"),
+    seed: int = typer.Option(42, help="same seed, same posts"),
+    out: Path = typer.Option(None, help="write X API v2 JSON lines to this file instead of Kafka"),
+) -> None:
+    """Generate realistic posts (French and English, Zipf-like hashtags, bursts)."""
+    from datetime import datetime, timezone
+
+    from .sources.synthetic import synthetic_posts
+
+    posts = synthetic_posts(count, seed=seed)
+    if out is not None:
+        with open(out, "w", encoding="utf-8") as f:
+            for p in posts:
+                created = datetime.fromtimestamp(p.created_at / 1000, timezone.utc).isoformat(timespec="milliseconds")
+                f.write(json.dumps({"id": p.id, "text": p.text, "created_at": created.replace("+00:00", "Z"),
+                                    "author_id": p.author_id, "lang": p.lang}, ensure_ascii=False) + "\n")
+        console.print(f"wrote {count} posts to {out}")
+        return
+    settings = ProducerSettings()
+    writer = PostWriter(settings)
+    t0 = time.monotonic()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("synthetic posts", total=count)
+        for i, post in enumerate(posts, start=1):
+            writer.send(post)
+            if i % 1000 == 0:
+                progress.update(task, completed=i)
+    pending = writer.flush()
+    _report(writer, settings.topic, time.monotonic() - t0, pending)
 
 
 if __name__ == "__main__":

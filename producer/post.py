@@ -79,5 +79,5 @@ def post_from_json_line(line: str, **kw) -> Post:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
-        raise Rejected(f"invalid JSON: {e.msg} at column {e.colno}") from None
+        raise Rejected(f"invalid JSON: {e.msg} (column {e.colno})") from None
     return post_from_tweet(obj, **kw)

@@ -133,6 +133,7 @@ class Service:
     user: str | None = None  # run as this OS user (PostgreSQL refuses root)
     env: Callable[[], dict[str, str]] = dict  # extra environment, computed at start
     timeout: float = 120.0
+    started_at: float | None = None  # set when this run of the controller started it
 
     @property
     def log(self) -> Path:
@@ -534,25 +535,29 @@ def ensure_installed() -> None:
     flink_home()
 
 
-def bring_up(name: str, before: Callable[[], None] | None = None) -> None:
+def launch(name: str, before: Callable[[], None] | None = None) -> None:
+    """Start a service unless this controller already runs it."""
     svc = SERVICES[name]
     if running_pid(name):
-        if svc.healthy():
-            console.print(f"[green]✓[/] {name} already running")
-            return
-        console.print(f"{name}: running, waiting for it to become healthy")
-    else:
-        if svc.port and port_open(svc.port):
-            raise StackError(f"{name}: port 127.0.0.1:{svc.port} is taken by another process (not started by this stack)")
-        if before:
-            before()
-        svc.start()
-    t0 = time.monotonic()
+        return
+    if svc.port and port_open(svc.port):
+        raise StackError(f"{name}: port 127.0.0.1:{svc.port} is taken by another process (not started by this stack)")
+    if before:
+        before()
+    svc.start()
+    svc.started_at = time.monotonic()
+
+
+def await_healthy(name: str) -> None:
+    svc = SERVICES[name]
     try:
         svc.wait_healthy()
     except StackError as e:
         raise StackError(f"{e}\n--- last lines of {svc.log}:\n{_tail(svc.log)}") from None
-    console.print(f"[green]✓[/] {name} healthy ({time.monotonic() - t0:.1f}s)")
+    if svc.started_at is None:
+        console.print(f"[green]✓[/] {name} already running")
+    else:
+        console.print(f"[green]✓[/] {name} healthy ({time.monotonic() - svc.started_at:.1f}s after start)")
 
 
 @app.command()
@@ -563,20 +568,26 @@ def up(api: bool = typer.Option(True, help="also start the HTTP API")) -> None:
         ensure_installed()
         for d in (DATA, LOGS, RUN):
             d.mkdir(parents=True, exist_ok=True)
-        bring_up("postgres", init_postgres)
+        launch("postgres", init_postgres)
+        # independent of each other: start together, wait in dependency order
+        launch("kafka", format_kafka)
+        launch("flink-jobmanager", make_flink_dirs)
+        launch("flink-taskmanager")
+        await_healthy("postgres")
         provision_databases()
-        bring_up("kafka", format_kafka)
+        launch("registry")  # keeps its schemas in PostgreSQL
+        await_healthy("kafka")
         create_topics()
-        bring_up("registry")
-        bring_up("connect")
-        bring_up("flink-jobmanager", make_flink_dirs)
-        bring_up("flink-taskmanager")
+        launch("connect")
+        for name in ("registry", "connect", "flink-jobmanager", "flink-taskmanager"):
+            await_healthy(name)
         submit_pipeline()
         console.print(f"[green]✓[/] Flink job {PIPELINE_NAME} running")
         deploy_connectors()
         console.print("[green]✓[/] connectors running")
         if api:
-            bring_up("api")
+            launch("api")
+            await_healthy("api")
     except (StackError, subprocess.CalledProcessError, httpx.HTTPError) as e:
         console.print(f"[red]✗ stack start failed:[/] {e}")
         raise typer.Exit(1)
@@ -593,16 +604,49 @@ def down() -> None:
             console.print(f"stopped {svc.name}")
 
 
+def process_tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def memory_mib(pid: int) -> float:
+    """Proportional set size of a process and its children (shared pages counted once overall)."""
+    total_kb = 0
+    for p in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            pass
+    return total_kb / 1024
+
+
 @app.command()
 def status() -> None:
-    """One line per service: running or not, healthy or not."""
+    """One line per service: running or not, healthy or not, memory (PSS)."""
     all_ok = True
+    total = 0.0
     for svc in SERVICES.values():
         pid = running_pid(svc.name)
         ok = pid is not None and svc.healthy()
         all_ok &= ok
+        mem = memory_mib(pid) if pid else 0.0
+        total += mem
         state = "[green]healthy[/]" if ok else ("[yellow]running, unhealthy[/]" if pid else "[red]stopped[/]")
-        console.print(f"{svc.name:18} {state:30} pid={pid or '-'} log={svc.log}")
+        console.print(f"{svc.name:18} {state:30} pid={pid or '-':<8} mem={mem:6.0f} MiB  log={svc.log}")
+    console.print(f"{'total':18} {'':16} memory {total:,.0f} MiB (PSS)")
     if running_pid("flink-jobmanager"):
         try:
             job = pipeline_job()
