@@ -55,6 +55,12 @@ PIPELINE_NAME = "tweetstream-pipeline"
 SERVING_DB = "tweetstream"
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)
+T0 = time.monotonic()
+
+
+def say(message: str) -> None:
+    """A progress line, stamped with the time since the command started."""
+    console.print(f"[dim]{time.monotonic() - T0:6.1f}s[/] {message}")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
@@ -349,7 +355,7 @@ def init_postgres() -> None:
     pgdata = DATA / "postgres"
     if (pgdata / "PG_VERSION").exists():
         return
-    console.print("[bold]postgres[/]: creating the database cluster")
+    say("[bold]postgres[/]: creating the database cluster")
     pgdata.mkdir(parents=True, exist_ok=True)
     pwfile = RUN / "pg_pw.tmp"
     RUN.mkdir(parents=True, exist_ok=True)
@@ -401,7 +407,7 @@ def format_kafka() -> None:
     logdir = DATA / "kafka"
     if (logdir / "meta.properties").exists():
         return
-    console.print("[bold]kafka[/]: formatting KRaft storage")
+    say("[bold]kafka[/]: formatting KRaft storage")
     logdir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [java(), "-cp", str(DIST / "kafka" / "libs" / "*"), "kafka.tools.StorageTool", "format",
@@ -420,7 +426,7 @@ def create_topics() -> None:
     new = [NewTopic(name, t["partitions"], 1, config=t.get("config", {})) for name, t in spec.items() if name not in existing]
     for name, fut in admin.create_topics(new).items() if new else []:
         fut.result()
-        console.print(f"[bold]kafka[/]: created topic {name}")
+        say(f"[bold]kafka[/]: created topic {name}")
 
 
 def flink_jobs() -> list[dict]:
@@ -442,10 +448,10 @@ def submit_pipeline() -> None:
     lines = []
     if savepoint_file.exists():
         savepoint = savepoint_file.read_text().strip()
-        console.print(f"[bold]flink[/]: resuming the pipeline from {savepoint}")
+        say(f"[bold]flink[/]: resuming the pipeline from {savepoint}")
         lines.append(f"SET 'execution.state-recovery.path' = '{savepoint}';")
     init.write_text("\n".join(lines) + "\n")
-    console.print("[bold]flink[/]: submitting sql/pipeline.sql")
+    say("[bold]flink[/]: submitting sql/pipeline.sql")
     out = subprocess.run(
         ["bash", str(flink_home() / "bin" / "sql-client.sh"), "-i", str(init), "-f", str(PIPELINE_SQL)],
         cwd=HOME, env=service_env() | flink_env(), capture_output=True, text=True, timeout=300,
@@ -470,7 +476,7 @@ def stop_pipeline_with_savepoint() -> None:
         return
     if not job:
         return
-    console.print("[bold]flink[/]: stopping the pipeline with a savepoint")
+    say("[bold]flink[/]: stopping the pipeline with a savepoint")
     r = httpx.post(f"{FLINK_URL}/jobs/{job['jid']}/stop", json={"drain": False}, timeout=10).json()
     trigger = r["request-id"]
     deadline = time.monotonic() + 120
@@ -480,12 +486,12 @@ def stop_pipeline_with_savepoint() -> None:
             op = st.get("operation", {})
             if "location" in op:
                 (RUN / "savepoint").write_text(op["location"])
-                console.print(f"[bold]flink[/]: savepoint {op['location']}")
+                say(f"[bold]flink[/]: savepoint {op['location']}")
             else:
-                console.print(f"[yellow]flink: stop with savepoint failed: {op.get('failure-cause', op)}[/]")
+                say(f"[yellow]flink: stop with savepoint failed: {op.get('failure-cause', op)}[/]")
             return
         time.sleep(1)
-    console.print("[yellow]flink: savepoint did not complete in 120s; the job will restart from its last checkpoint's offsets[/]")
+    say("[yellow]flink: savepoint did not complete in 120s; the job will restart from its last checkpoint's offsets[/]")
 
 
 def deploy_connectors() -> None:
@@ -555,9 +561,9 @@ def await_healthy(name: str) -> None:
     except StackError as e:
         raise StackError(f"{e}\n--- last lines of {svc.log}:\n{_tail(svc.log)}") from None
     if svc.started_at is None:
-        console.print(f"[green]✓[/] {name} already running")
+        say(f"[green]✓[/] {name} already running")
     else:
-        console.print(f"[green]✓[/] {name} healthy ({time.monotonic() - svc.started_at:.1f}s after start)")
+        say(f"[green]✓[/] {name} healthy")
 
 
 @app.command()
@@ -576,17 +582,20 @@ def up(api: bool = typer.Option(True, help="also start the HTTP API")) -> None:
         await_healthy("postgres")
         provision_databases()
         launch("registry")  # keeps its schemas in PostgreSQL
+        if api:
+            launch("api")  # needs only PostgreSQL
         await_healthy("kafka")
         create_topics()
         launch("connect")
-        for name in ("registry", "connect", "flink-jobmanager", "flink-taskmanager"):
+        # the job needs Kafka, the registry and Flink; Connect goes on starting meanwhile
+        for name in ("registry", "flink-jobmanager", "flink-taskmanager"):
             await_healthy(name)
         submit_pipeline()
-        console.print(f"[green]✓[/] Flink job {PIPELINE_NAME} running")
+        say(f"[green]✓[/] Flink job {PIPELINE_NAME} running")
+        await_healthy("connect")
         deploy_connectors()
-        console.print("[green]✓[/] connectors running")
+        say("[green]✓[/] connectors running")
         if api:
-            launch("api")
             await_healthy("api")
     except (StackError, subprocess.CalledProcessError, httpx.HTTPError) as e:
         console.print(f"[red]✗ stack start failed:[/] {e}")
@@ -601,7 +610,7 @@ def down() -> None:
         stop_pipeline_with_savepoint()
     for svc in reversed(list(SERVICES.values())):
         if svc.stop():
-            console.print(f"stopped {svc.name}")
+            say(f"stopped {svc.name}")
 
 
 def process_tree(pid: int) -> list[int]:

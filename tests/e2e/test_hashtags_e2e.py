@@ -115,3 +115,19 @@ def test_up_on_a_running_stack_changes_nothing(stack):
     assert out.returncode == 0, out.stderr
     assert {p.name: p.read_text() for p in (REPO / ".stack" / "run").glob("*.pid")} == pids
     assert "submitting" not in out.stderr
+
+
+def test_every_service_listens_on_loopback_only(stack):
+    """No port of any stack process (and its children) is open beyond 127.0.0.1."""
+    from stack.stackctl import SERVICES, process_tree, running_pid
+
+    ours = {p for name in SERVICES if (pid := running_pid(name)) for p in process_tree(pid)}
+    listening = subprocess.run(["ss", "-H", "-ltnp"], capture_output=True, text=True, check=True).stdout
+    exposed = []
+    for line in listening.splitlines():
+        pids = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        local = line.split()[3]
+        if pids & ours and not local.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:")):
+            exposed.append(line)
+    assert len(ours) >= len(SERVICES)
+    assert exposed == []
