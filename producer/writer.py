@@ -3,68 +3,117 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
+from .avro import SchemaRegistrationError, make_encoder, register
 from .config import ProducerSettings
 from .post import Post
+
+log = logging.getLogger("producer")
 
 
 @dataclass
 class DeliveryStats:
     sent: int = 0          # handed to the producer
-    delivered: int = 0     # acknowledged by the broker (acks=all)
-    failed: int = 0
+    failed: int = 0        # delivery reported as failed by the broker or librdkafka
+    in_flight: int = 0     # not yet acknowledged (as of the last flush or metrics read)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def delivered(self) -> int:
+        """Acknowledged by the broker (acks=all)."""
+        return self.sent - self.failed - self.in_flight
+
+
+def producer_config(settings: ProducerSettings) -> dict:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "client.id": "tweetstream-producer",
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": settings.compression,
+        "linger.ms": settings.linger_ms,
+        "batch.size": settings.batch_size,
+        "queue.buffering.max.messages": 1_000_000,
+        "message.timeout.ms": settings.message_timeout_ms,
+        # a delivery report for failures only: no Python callback per delivered post;
+        # delivered = sent - failed - still in flight
+        "delivery.report.only.error": True,
+        **settings.kafka,
+    }
 
 
 class PostWriter:
-    """One serializer, one producer, a delivery callback, poll(0) per post (no flush per post)."""
+    """One encoder, one producer, delivery failures reported through a callback, poll(0) now and then
+    (never a flush per post)."""
 
-    def __init__(self, settings: ProducerSettings):
+    def __init__(self, settings: ProducerSettings, registry: SchemaRegistryClient | None = None):
         self.topic = settings.topic
+        self.subject = settings.subject
         schema = Path(settings.schema_file).read_text()
-        registry = SchemaRegistryClient({"url": settings.registry_url})
-        self._serialize = AvroSerializer(registry, schema, conf={"auto.register.schemas": True})
-        self._ctx = SerializationContext(self.topic, MessageField.VALUE)
-        self._producer = Producer({
-            "bootstrap.servers": settings.bootstrap_servers,
-            "enable.idempotence": True,
-            "acks": "all",
-            "compression.type": "lz4",
-            "linger.ms": 20,
-            "batch.size": 512 * 1024,
-            "queue.buffering.max.messages": 500_000,
-        })
+        registry = registry or SchemaRegistryClient({"url": settings.registry_url})
+        self.schema_id = register(registry, self.subject, schema, schema_file=str(settings.schema_file),
+                                  compatibility=settings.schema_compatibility)
+        self._encode = make_encoder(schema, self.schema_id, Post._fields)
+        self._producer = Producer({**producer_config(settings), "on_delivery": self._on_delivery,
+                                   "error_cb": self._on_error})
         self.stats = DeliveryStats()
+        self._unpolled = 0
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            self.stats.delivered += 1
-        else:
-            self.stats.failed += 1
-            if len(self.stats.errors) < 10:
-                self.stats.errors.append(f"post {msg.key()!r}: {err}")
+        if err is None:  # not called for successes (delivery.report.only.error), but harmless
+            return
+        self.stats.failed += 1
+        if len(self.stats.errors) < 10:
+            self.stats.errors.append(f"post {msg.key()!r}: {err.str()}")
+        if self.stats.failed <= 10:
+            log.error("delivery failed for post %r to %s: %s", msg.key(), self.topic, err.str())
+        elif self.stats.failed in (11, 100, 1000, 10_000) or self.stats.failed % 100_000 == 0:
+            log.error("%d delivery failures so far (first ones above)", self.stats.failed)
+
+    def _on_error(self, err: KafkaError) -> None:
+        """Client-level errors (broker down, ...): librdkafka retries on its own; fatal ones are raised."""
+        if err.fatal():
+            raise KafkaException(err)
+        log.warning("kafka: %s", err.str())
+
+    def encode(self, post: Post) -> bytes:
+        return self._encode(post)
 
     def send(self, post: Post) -> None:
-        value = self._serialize(post.to_record(), self._ctx)
-        while True:
-            try:
-                self._producer.produce(self.topic, key=post.id.encode(), value=value, on_delivery=self._on_delivery)
-                break
-            except BufferError:  # local queue full: let deliveries drain
+        """Queue one post (key = post id). Raises TypeError/ValueError/UnicodeError if it cannot be encoded."""
+        value = self._encode(post)
+        try:
+            self._producer.produce(self.topic, value, post.id.encode())
+        except BufferError:  # local queue full: let deliveries drain
+            while True:
                 self._producer.poll(0.05)
+                try:
+                    self._producer.produce(self.topic, value, post.id.encode())
+                    break
+                except BufferError:
+                    continue
         self.stats.sent += 1
-        self._producer.poll(0)
+        self._unpolled += 1
+        if self._unpolled >= 1000:
+            self._unpolled = 0
+            self._producer.poll(0)
+
+    def poll(self, timeout: float = 0) -> None:
+        """Serve delivery reports and refresh the in-flight count."""
+        self._producer.poll(timeout)
+        self.stats.in_flight = len(self._producer)
 
     def flush(self, timeout: float = 60.0) -> int:
         """Wait for every delivery report; returns how many are still outstanding."""
-        return self._producer.flush(timeout)
+        pending = self._producer.flush(timeout)
+        self.stats.in_flight = pending
+        return pending
 
 
 class RejectLog:
@@ -73,18 +122,25 @@ class RejectLog:
     def __init__(self, path: Path):
         self.path = path
         self.count = 0
+        self.by_reason: dict[str, int] = {}
         self._file = None
 
-    def add(self, origin: str, line_no: int, reason: str, raw: str) -> None:
+    def add(self, origin: str, line_no: int, reason: str, raw: str | bytes) -> None:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")
+            self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # line-buffered: readable live
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", errors="replace")
         self.count += 1
-        self._file.write(json.dumps({"source": origin, "line": line_no, "reason": reason, "raw": raw}, ensure_ascii=False) + "\n")
+        kind = reason.split(":", 1)[0]
+        self.by_reason[kind] = self.by_reason.get(kind, 0) + 1
+        self._file.write(json.dumps({"source": origin, "line": line_no, "reason": reason, "raw": raw},
+                                    ensure_ascii=False) + "\n")
 
     def close(self) -> None:
         if self._file:
             self._file.close()
+            self._file = None
 
 
-__all__ = ["PostWriter", "RejectLog", "DeliveryStats", "KafkaException"]
+__all__ = ["PostWriter", "RejectLog", "DeliveryStats", "KafkaException", "SchemaRegistrationError", "producer_config"]

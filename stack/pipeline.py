@@ -1,0 +1,301 @@
+"""The Flink SQL pipeline: versioned scripts in sql/, rendered and submitted
+with Flink's SQL client, rolled out with a savepoint when the state is
+compatible, or reprocessed from the start of the topic when it is not."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .common import (
+    FLINK_URL, KAFKA, LOGS, REGISTRY_URL, REPO, RUN, StackError, _tail_text, flink_env, flink_home,
+    say, service_env,
+)
+
+SQL_DIR = REPO / "sql"
+STOPWORDS_DIR = SQL_DIR / "stopwords"
+JOB_PREFIX = "tweetstream-pipeline"
+VERSION_FILE = re.compile(r"^v(\d+)_[\w-]+\.sql$")
+# the tables the pipeline serves, emptied before a reprocess rebuilds them
+SERVING_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts", "trending_hashtags")
+
+
+@dataclass(frozen=True)
+class Script:
+    version: int
+    path: Path
+
+
+def scripts() -> dict[int, Script]:
+    found = {}
+    for path in SQL_DIR.glob("v*.sql"):
+        m = VERSION_FILE.match(path.name)
+        if m:
+            v = int(m.group(1))
+            if v in found:
+                raise StackError(f"two scripts for version {v}: {found[v].path.name}, {path.name}")
+            found[v] = Script(v, path)
+    if not found:
+        raise StackError(f"no pipeline script (sql/v<N>_<name>.sql) in {SQL_DIR}")
+    return dict(sorted(found.items()))
+
+
+def latest() -> Script:
+    return list(scripts().values())[-1]
+
+
+def stopwords() -> list[str]:
+    import unicodedata
+
+    words = set()
+    for f in sorted(STOPWORDS_DIR.glob("*.txt")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            w = line.split("#", 1)[0].strip()
+            if w:
+                words.add(unicodedata.normalize("NFC", w).lower())
+    return sorted(words)
+
+
+def render(script: Script, *, topic_prefix: str = "", job_name: str = JOB_PREFIX) -> str:
+    """The script with its ${NAME} placeholders filled in; an unknown name is an error."""
+    path = script.path
+    values = {
+        "KAFKA": KAFKA,
+        "REGISTRY": f"{REGISTRY_URL}/apis/ccompat/v7",
+        "TOPIC_PREFIX": topic_prefix,
+        "JOB_NAME": job_name,
+        "STOPWORDS": ", ".join("'" + w.replace("'", "''") + "'" for w in stopwords()),
+    }
+    try:
+        return string.Template(path.read_text(encoding="utf-8")).substitute(values)
+    except KeyError as e:
+        raise StackError(f"{path.name}: unknown placeholder ${{{e.args[0]}}} (known: {', '.join(values)})") from None
+
+
+# --------------------------------------------------------------------------- Flink REST
+
+def jobs() -> list[dict]:
+    return httpx.get(f"{FLINK_URL}/jobs/overview", timeout=5).json()["jobs"]
+
+
+ACTIVE = ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING", "FAILING", "CANCELLING")
+
+
+def live_job(prefix: str = JOB_PREFIX) -> dict | None:
+    """The active job whose name is `prefix-v<N>` (the pipeline), if any."""
+    for job in jobs():
+        if job["state"] in ACTIVE and re.fullmatch(re.escape(prefix) + r"-v\d+", job["name"]):
+            return job
+    return None
+
+
+def job_version(job: dict) -> int:
+    return int(job["name"].rsplit("-v", 1)[1])
+
+
+def submit(sql: str, job_name: str, restore_from: str | None = None, timeout: float = 90) -> str:
+    """Run a rendered script with the SQL client; return the id of the job it started."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    rendered = RUN / f"{job_name}.sql"
+    rendered.write_text(sql, encoding="utf-8")
+    init = RUN / f"{job_name}.init.sql"
+    init.write_text(f"SET 'execution.state-recovery.path' = '{restore_from}';\n" if restore_from else "")
+    out = subprocess.run(
+        ["bash", str(flink_home() / "bin" / "sql-client.sh"), "-i", str(init), "-f", str(rendered)],
+        env=service_env() | flink_env(), capture_output=True, text=True, timeout=300,
+    )
+    (LOGS / f"sql-client-{job_name}.out").write_text(out.stdout + out.stderr)
+    text = out.stdout + out.stderr
+    if out.returncode != 0 or "[ERROR]" in out.stdout:
+        raise SubmitError(f"the SQL client could not run {job_name}:\n{_tail_text(_error_part(text), 25)}")
+    m = re.search(r"Job ID: ([0-9a-f]{32})", text)
+    if not m:
+        raise SubmitError(f"the SQL client printed no job id for {job_name}:\n{_tail_text(text, 25)}")
+    return m.group(1)
+
+
+class SubmitError(StackError):
+    pass
+
+
+def _error_part(text: str) -> str:
+    i = text.find("[ERROR]")
+    return text[i:] if i >= 0 else text
+
+
+def wait_healthy(job_id: str, timeout: float = 90) -> None:
+    """RUNNING with a completed checkpoint and no failure: the state was restored and works."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()
+        exc = httpx.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=5).json()
+        failure = (exc.get("root-exception") or "") or next((e.get("exceptionName") for e in exc.get("exceptionHistory", {}).get("entries", [])), "")
+        if job["state"] in ("FAILED", "FAILING", "RESTARTING", "CANCELED") or failure:
+            raise SubmitError(f"job {job_id} {job['state'].lower()}: {failure.splitlines()[0] if failure else 'no exception recorded'}")
+        if job["state"] == "RUNNING":
+            cp = httpx.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=5).json()
+            if cp["counts"]["completed"] >= 1:
+                return
+        time.sleep(1)
+    raise SubmitError(f"job {job_id} made no checkpoint within {timeout:.0f}s")
+
+
+def cancel(job_id: str) -> None:
+    httpx.patch(f"{FLINK_URL}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if httpx.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"] in ("CANCELED", "FAILED", "FINISHED"):
+            return
+        time.sleep(0.5)
+
+
+def stop_with_savepoint(job_id: str, timeout: float = 120) -> str:
+    """Stop a job after a savepoint; return the savepoint's location."""
+    trigger = httpx.post(f"{FLINK_URL}/jobs/{job_id}/stop", json={"drain": False}, timeout=10).json()["request-id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = httpx.get(f"{FLINK_URL}/jobs/{job_id}/savepoints/{trigger}", timeout=10).json()
+        if st["status"]["id"] == "COMPLETED":
+            op = st.get("operation", {})
+            if "location" not in op:
+                raise StackError(f"stop with savepoint failed: {json.dumps(op.get('failure-cause', op))[:500]}")
+            return op["location"]
+        time.sleep(1)
+    raise StackError(f"the savepoint of job {job_id} did not complete within {timeout:.0f}s")
+
+
+# --------------------------------------------------------------------------- roll-out
+
+@dataclass(frozen=True)
+class Target:
+    """Where a pipeline runs: the real one (prefix ''), or a test's own topics and job names."""
+    prefix: str = ""
+
+    @property
+    def job_prefix(self) -> str:
+        return f"{self.prefix}{JOB_PREFIX}"
+
+    def job_name(self, script: Script) -> str:
+        return f"{self.job_prefix}-v{script.version}"
+
+    @property
+    def live_file(self) -> Path:
+        return RUN / f"{self.prefix}pipeline.json"
+
+    @property
+    def savepoint_file(self) -> Path:
+        return RUN / f"{self.prefix}savepoint.json"
+
+    def render(self, script: Script) -> str:
+        return render(script, topic_prefix=self.prefix, job_name=self.job_name(script))
+
+
+def _digest(sql: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(sql.encode()).hexdigest()[:16]
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def start(script: Script, restore_from: str | None, target: Target = Target(), reprocess_hook=None) -> str:
+    """Start `script`: from the savepoint when its state fits, else reprocess every post."""
+    sql = target.render(script)
+    name = target.job_name(script)
+    if restore_from:
+        say(f"[bold]flink[/]: starting {script.path.name} from savepoint {restore_from}")
+        job_id = None
+        try:
+            job_id = submit(sql, name, restore_from)
+            wait_healthy(job_id)
+            _record(target, script, sql, job_id, f"resumed from savepoint {restore_from}")
+            return job_id
+        except SubmitError as e:
+            if job_id:
+                cancel(job_id)
+            say(f"[yellow]flink: the savepoint's state does not fit {script.path.name} ({e}); reprocessing from the first post[/]")
+    if reprocess_hook:
+        reprocess_hook()
+    say(f"[bold]flink[/]: starting {script.path.name}, reading every post from the start of the topic")
+    job_id = submit(sql, name)
+    wait_healthy(job_id)
+    _record(target, script, sql, job_id, "counted every post from the start of the topic")
+    return job_id
+
+
+def _record(target: Target, script: Script, sql: str, job_id: str, mode: str) -> None:
+    RUN.mkdir(parents=True, exist_ok=True)
+    target.live_file.write_text(json.dumps({
+        "version": script.version, "script": script.path.name, "sql_sha256": _digest(sql),
+        "job_id": job_id, "started": mode, "applied_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }, indent=2))
+
+
+def ensure_running(target: Target = Target(), reprocess_hook=None) -> dict:
+    """`make up`: keep a live job; else start the latest script, from the savepoint
+    `down` left when there is one."""
+    job = live_job(target.job_prefix)
+    if job:
+        return job
+    saved = _read(target.savepoint_file)
+    start(latest(), saved.get("location"), target, reprocess_hook if saved else None)
+    target.savepoint_file.unlink(missing_ok=True)
+    return live_job(target.job_prefix)
+
+
+def stop_for_shutdown(target: Target = Target()) -> None:
+    """`make down`: stop the live job with a savepoint the next `up` resumes from."""
+    job = live_job(target.job_prefix)
+    if not job:
+        return
+    say("[bold]flink[/]: stopping the pipeline with a savepoint")
+    location = stop_with_savepoint(job["jid"])
+    target.savepoint_file.write_text(json.dumps({"location": location, "version": job_version(job)}))
+    say(f"[bold]flink[/]: savepoint {location}")
+
+
+def apply(script: Script | None = None, reprocess: bool = False, target: Target = Target(), reprocess_hook=None) -> str:
+    """Roll out a script (default: the latest version) in place of the live job.
+    Nothing happens when the live job runs this very script (same rendered SQL)."""
+    script = script or latest()
+    sql = target.render(script)
+    job = live_job(target.job_prefix)
+    live = _read(target.live_file)
+    if job and live.get("job_id") == job["jid"] and live.get("sql_sha256") == _digest(sql) and not reprocess:
+        say(f"v{script.version} ({script.path.name}) is already live, unchanged (job {job['jid']})")
+        return job["jid"]
+    savepoint = None
+    if job:
+        say(f"[bold]flink[/]: stopping v{job_version(job)} with a savepoint")
+        savepoint = stop_with_savepoint(job["jid"])
+    elif target.savepoint_file.exists():
+        savepoint = _read(target.savepoint_file)["location"]
+    job_id = start(script, None if reprocess else savepoint, target, reprocess_hook)
+    target.savepoint_file.unlink(missing_ok=True)
+    say(f"[green]✓[/] v{script.version} ({script.path.name}) is live")
+    return job_id
+
+
+def status(target: Target = Target()) -> dict:
+    job = live_job(target.job_prefix)
+    live = _read(target.live_file)
+    current = live if job and live.get("job_id") == job["jid"] else {}
+    return {
+        "live_version": job_version(job) if job else None,
+        "script": current.get("script"),
+        "job_id": job["jid"] if job else None,
+        "state": job["state"] if job else "not running",
+        "started": current.get("started"),
+        "applied_at": current.get("applied_at"),
+        "sql_sha256": current.get("sql_sha256"),
+        "latest_script": latest().path.name,
+    }

@@ -1,0 +1,43 @@
+"""Shared fixtures. `stack`: the real local stack, started by the test session
+when it is not already up, and stopped again at the end if the session started it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+STACKCTL = [sys.executable, "-m", "stack.stackctl"]
+
+
+def _stack_healthy() -> bool:
+    return subprocess.run([*STACKCTL, "status"], cwd=REPO, capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def stack():
+    started_here = False
+    if not _stack_healthy():
+        up = subprocess.run([*STACKCTL, "up"], cwd=REPO, capture_output=True, text=True)
+        if up.returncode != 0:
+            pytest.fail(f"`stackctl up` failed:\n{up.stdout}\n{up.stderr}", pytrace=False)
+        started_here = True
+    yield
+    if started_here:
+        subprocess.run([*STACKCTL, "down"], cwd=REPO, capture_output=True)
+
+
+def secret(name: str) -> str:
+    return (REPO / ".stack" / "secrets" / name).read_text().strip()
+
+
+@pytest.fixture
+def reader_db(stack):
+    """The serving database as the API's read-only role."""
+    with psycopg.connect(host="127.0.0.1", port=5432, dbname="tweetstream", user="api_reader",
+                         password=secret("api_db_password"), autocommit=True) as conn:
+        yield conn

@@ -1,0 +1,86 @@
+"""Rebuild the golden files from the reference implementation (tests/reference.py).
+
+    .venv/bin/python -m tests.golden.regenerate
+
+The input is made here, deterministically; review the diff of the expected
+files before committing: they are what the Flink SQL is held to.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tests import reference
+
+HERE = Path(__file__).resolve().parent
+T0 = int(datetime(2021, 3, 1, 8, 0, tzinfo=timezone.utc).timestamp() * 1000)
+MIN = 60_000
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_input() -> list[dict]:
+    posts = []
+
+    def post(pid, text, ms):
+        posts.append({"id": pid, "text": text, "created_at": iso(ms), "author_id": "golden", "lang": "fr"})
+
+    # tricky tokenization, minute 0
+    tricky = [
+        "Le #vaccin arrive! #Covid #covid à Paris",
+        "#Santé publique et #SANTÉ mentale, #santé. l'école d’été aujourd'hui",
+        "Chiffres #COVID-19: #2020 non, #2021vaccin oui; anti-vaccin covid19",
+        "Lire https://example.org/page#fragment et www.site.fr/#ancre puis #vaccin",
+        unicodedata.normalize("NFD", "#Santé d'abord, Élève ÉLÈVE"),
+        "mot#pasunhashtag email@x.fr#non (#confinement) #confinement! #CONFINEMENT?",
+        "#covid_19 #_ #__2 #vaccin🎉 #éŒ ##double émoji🎉fête",
+        "voir https://t.co/x\u00a0#AprèsNBSP, https://t.co/y#collé et #ΟΔΟΣ #İzmir ΟΔΟΣ",
+        "@alice @bob_2 merci! yourselves yourselvesx themselvesque a b c dé",
+        "",
+    ]
+    for i, text in enumerate(tricky):
+        post(f"t{i}", text, T0 + i * 1000)
+    post("t0", tricky[0], T0 + 30_000)  # a duplicate id: counted once
+    # trends over 80 minutes: a steady tag, a rising one, a late flash
+    for m in range(80):
+        post(f"steady{m}", f"point du jour #steady minute {m}", T0 + m * MIN + 5_000)
+        if m in (10, 40) or m >= 70:
+            for k in range(1 if m < 70 else 4):
+                post(f"rising{m}-{k}", f"ça monte #rising vague {k}", T0 + m * MIN + 10_000 + k)
+        if m >= 77:
+            for k in range(3):
+                post(f"flash{m}-{k}", f"#flash info urgente {k}", T0 + m * MIN + 20_000 + k)
+    post("rising70-0", "ça monte #rising vague 0", T0 + 70 * MIN + 10_000)  # duplicate
+    # closes the last window: event time past the end of minute 80 plus the 5 s watermark delay
+    post("flush", "", T0 + 80 * MIN + 10_000)
+    return posts
+
+
+def expected(posts: list[dict]) -> dict:
+    parsed = [{"id": p["id"], "text": unicodedata.normalize("NFC", p["text"]),
+               "created_at": int(datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")).timestamp() * 1000)}
+              for p in posts]
+    watermark = max(p["created_at"] for p in parsed) - 5_000
+    return {
+        "hashtag_counts": dict(sorted(reference.count_hashtags(parsed).items())),
+        "unigram_counts": dict(sorted(reference.count_words(parsed).items())),
+        "hashtag_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.hashtags).items()),
+        "unigram_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.words).items()),
+        "trending_hashtags": {str(rank): row for rank, row in sorted(reference.trending(parsed, watermark).items())},
+    }
+
+
+def main() -> None:
+    posts = make_input()
+    (HERE / "v1_counts.input.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts), encoding="utf-8")
+    (HERE / "v1_counts.expected.json").write_text(json.dumps(expected(posts), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(posts)} posts; expected outputs written")
+
+
+if __name__ == "__main__":
+    main()
