@@ -27,7 +27,7 @@ from .writer import PostWriter, RejectLog
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Send posts to Kafka (Avro, schema registry) from X, Bluesky, replay files or a generator. "
                        "Settings: options below, or PRODUCER_* environment variables (see producer/README.md).")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # no wrapping: report lines stay whole for scripts
 
 Topic = Annotated[Optional[str], typer.Option(help="Kafka topic [env PRODUCER_TOPIC; default tweets]")]
 MetricsPort = Annotated[Optional[int], typer.Option(

@@ -146,21 +146,28 @@ def _pump(source: Iterable, writer: PostWriter, rejects: RejectLog, metrics: Met
           settings: ProducerSettings, stop: StopFlag, t0: float, max_posts: int | None,
           duration: float | None) -> BaseException | None:
     """The hot loop. Returns the exception that ended the source, if any."""
-    send = writer.send
+    encode, produce, topic = writer.fast_path()
+    stats = writer.stats
     origin = source.origin
     origin_name = Path(origin).name if source.name == "replay" else origin
     deadline = t0 + duration if duration else None
-    next_progress = next_log = t0
     log_every = settings.log_interval_s
+    next_progress, next_log = t0, t0 + log_every
     posts = 0
     countdown = 0
     try:
         for item in source:
             if item.__class__ is Post:
                 try:
-                    send(item)
+                    value = encode(item)
                 except (TypeError, ValueError, AttributeError, OverflowError) as e:
                     rejects.add(origin, source.position(), f"cannot encode: {e}", repr(item))
+                    continue
+                try:
+                    produce(topic, value, item.id.encode())
+                except BufferError:  # local queue full
+                    writer.produce_when_room(value, item.id.encode())
+                stats.sent += 1
                 posts += 1
                 if posts == max_posts:
                     stop.set("max posts")

@@ -90,19 +90,28 @@ class PostWriter:
         value = self._encode(post)
         try:
             self._producer.produce(self.topic, value, post.id.encode())
-        except BufferError:  # local queue full: let deliveries drain
-            while True:
-                self._producer.poll(0.05)
-                try:
-                    self._producer.produce(self.topic, value, post.id.encode())
-                    break
-                except BufferError:
-                    continue
+        except BufferError:
+            self.produce_when_room(value, post.id.encode())
         self.stats.sent += 1
         self._unpolled += 1
         if self._unpolled >= 1000:
             self._unpolled = 0
             self._producer.poll(0)
+
+    def fast_path(self) -> tuple:
+        """(encode, produce, topic) for a loop that sends many posts: `produce(topic, encode(post), key)`,
+        `produce_when_room` on BufferError, and `stats.sent` counted by the loop. `send` is this, one post at a time."""
+        return self._encode, self._producer.produce, self.topic
+
+    def produce_when_room(self, value: bytes, key: bytes) -> None:
+        """The local queue is full: serve deliveries until it takes the record."""
+        while True:
+            self._producer.poll(0.05)
+            try:
+                self._producer.produce(self.topic, value, key)
+                return
+            except BufferError:
+                continue
 
     def poll(self, timeout: float = 0) -> None:
         """Serve delivery reports and refresh the in-flight count."""

@@ -1,0 +1,156 @@
+"""The X sources run tweepy's real StreamingClient and Client against a local mock of the X API v2."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from producer.config import ProducerSettings
+from producer.post import Post
+from producer.sources.live import SourceError
+from producer.sources.x import XSearchSource, XStreamSource, _StreamingClient, build_rules
+from tests.producer.mocks import (CLIENT_NOT_ENROLLED, FAST_BACKOFF, OPERATIONAL_DISCONNECT, TOO_MANY_CONNECTIONS,
+                                  Connection, MockX, collect, stream_frame, tweet)
+
+TOKEN = "AAAAAAAAAAAAAAAAAAAAAsecret-token-for-tests"
+OUR_RULE = "1500000000000000001"  # the id the mock gives the first rule added
+
+
+def settings(mock: MockX, tmp_path, **kw) -> ProducerSettings:
+    return ProducerSettings(x_api_url=mock.url, x_bearer_token=TOKEN, rejects_dir=tmp_path, metrics_port=-1,
+                            x_poll_interval_s=0.05, **FAST_BACKOFF, **kw)
+
+
+def test_rules_from_keywords_and_languages():
+    assert build_rules(["covid", "vaccin", "COVID-19", "corona virus"], ["fr"]) == [
+        '(covid OR vaccin OR "COVID-19" OR "corona virus") lang:fr']
+    assert build_rules(["covid"], ["fr", "en"]) == ["covid (lang:fr OR lang:en)"]
+    assert build_rules(["covid", "#santé"], []) == ["(covid OR #santé)"]
+    long = [f"keyword{i:03d}" for i in range(100)]
+    rules = build_rules(long, ["fr"], max_length=120)
+    assert all(len(r) <= 120 for r in rules) and len(rules) > 1
+    assert sum(r.count("keyword") for r in rules) == 100
+    with pytest.raises(SourceError, match="at least one keyword"):
+        build_rules([], ["fr"])
+
+
+def test_rules_sync_is_idempotent(tmp_path):
+    with MockX(token=TOKEN) as mock:
+        mock.rules = {"7": {"id": "7", "value": "old rule", "tag": "tweetstream"},
+                      "8": {"id": "8", "value": "someone else's", "tag": "other"}}
+        source = XStreamSource(settings(mock, tmp_path))
+        client = _StreamingClient(source, TOKEN)
+        assert source.sync_rules(client) == (1, 1)  # the stale rule of ours goes, the wanted one comes
+        assert {r["value"] for r in mock.rules.values()} == {source.rules[0], "someone else's"}
+        posts_before = len(mock.rule_posts)
+        assert source.sync_rules(client) == (0, 0)
+        assert len(mock.rule_posts) == posts_before  # nothing written the second time
+        assert source.rule_ids == {OUR_RULE}
+
+
+def test_stream_backs_off_reconnects_and_rejects_malformed_frames(tmp_path, caplog):
+    t = [tweet(i, f"Le vaccin n°{i} #covid") for i in range(5)]
+    script = [
+        Connection(status=429, body=TOO_MANY_CONNECTIONS),
+        Connection(frames=[stream_frame(t[0], [OUR_RULE]),
+                           b'{"data": {"id": "1", "text"',                      # malformed
+                           stream_frame({"id": "9"}, [OUR_RULE]),                # no text
+                           stream_frame(tweet(99, "not ours"), ["999"], "other"),
+                           stream_frame(t[1], [OUR_RULE])], ending="abort"),
+        Connection(status=503, body={"title": "Service Unavailable"}),
+        Connection(frames=[stream_frame(t[2], [OUR_RULE]), json.dumps(OPERATIONAL_DISCONNECT).encode()]),
+        Connection(frames=[stream_frame(t[3], [OUR_RULE])], ending="hold"),
+    ]
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("tweepy").setLevel(logging.DEBUG)
+    with MockX(script, token=TOKEN) as mock:
+        source = XStreamSource(settings(mock, tmp_path))
+        posts, rejects = collect(source, 4)
+        assert [p.id for p in posts] == [x["id"] for x in t[:4]]
+        assert posts[0] == Post(t[0]["id"], t[0]["text"], 1614592800000, t[0]["author_id"], "fr", "x")
+        assert [r.reason.split(":")[0] for r in rejects] == ["invalid JSON", "missing field"]
+        assert rejects[0].raw == b'{"data": {"id": "1", "text"'
+        assert source.stats.skipped == 1
+        reasons = " | ".join(source.stats.reconnects)
+        assert "HTTP 429 ConnectionException" in reasons and "TooManyConnections" in reasons
+        assert "HTTP 503" in reasons and "operational-disconnect" in reasons
+        assert "connection error" in reasons
+        assert mock.stream_connections == 5
+        # the stream asked for the fields the post needs, with the token in the header
+        assert all("tweet.fields=created_at%2Clang%2Cauthor_id" in p for p in mock.stream_requests())
+        assert all(h["Authorization"] == f"Bearer {TOKEN}" for _, _, h in mock.requests)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert TOKEN not in logged
+
+
+def test_stream_refused_by_access_tier_is_a_clear_error(tmp_path):
+    with MockX([Connection(status=403, body=CLIENT_NOT_ENROLLED)], token=TOKEN) as mock:
+        source = XStreamSource(settings(mock, tmp_path))
+        with pytest.raises(SourceError) as e:
+            collect(source, 1)
+    message = str(e.value)
+    assert "HTTP 403" in message and "client-not-enrolled" in message and "x-search" in message
+    assert TOKEN not in message
+
+
+def test_wrong_token_is_a_clear_error(tmp_path):
+    with MockX(token="another") as mock:
+        with pytest.raises(SourceError, match="401"):
+            collect(XStreamSource(settings(mock, tmp_path)), 1)
+
+
+def test_no_token_is_refused_before_connecting(tmp_path, monkeypatch):
+    monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
+    with pytest.raises(SourceError, match="X_BEARER_TOKEN"):
+        XStreamSource(ProducerSettings(rejects_dir=tmp_path, x_bearer_token=None))
+
+
+def test_token_is_masked_in_settings():
+    s = ProducerSettings(x_bearer_token=TOKEN)
+    assert TOKEN not in repr(s) and TOKEN not in str(s.model_dump())
+
+
+def test_stop_ends_a_quiet_stream_promptly(tmp_path):
+    with MockX([Connection(ending="hold")], token=TOKEN) as mock:
+        source = XStreamSource(settings(mock, tmp_path))
+        it = iter(source)
+        assert next(it) is None  # connected, nothing yet
+        t0 = time.monotonic()
+        source.close()
+        assert time.monotonic() - t0 < 3
+        assert list(it) == [] or all(x is None for x in it)
+
+
+def test_recent_search_polls_pages_since_the_newest_and_backs_off_on_429(tmp_path):
+    t = [tweet(i, f"covid {i}") for i in range(6)]
+    seen_since: list[str | None] = []
+
+    def page(data, newest, next_token=None):
+        def answer(query):
+            seen_since.append(query.get("since_id"))
+            return {"data": data, "meta": {"newest_id": newest, "oldest_id": data[-1]["id"], "result_count": len(data),
+                                           **({"next_token": next_token} if next_token else {})}}
+        return answer
+
+    script = [
+        page([t[1], t[0]], t[1]["id"], next_token="more"),  # first poll: the newest page only
+        (429, {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429},
+         {"x-rate-limit-reset": str(int(time.time()) + 1)}),
+        page([t[3], t[2]], t[3]["id"], next_token="p2"),
+        page([{"id": "77"}], t[3]["id"]),                     # page 2: a tweet without text
+        b'{"data": [',                                          # malformed body: rejected, polled again
+        page([t[5], t[4]], t[5]["id"]),
+    ]
+    with MockX(search_pages=script, token=TOKEN) as mock:
+        source = XSearchSource(settings(mock, tmp_path, keywords=["covid"], languages=["fr"]))
+        posts, rejects = collect(source, 6)
+        assert [p.id for p in posts] == [x["id"] for x in t]
+        assert {p.source for p in posts} == {"x"}
+        assert seen_since == [None, t[1]["id"], t[1]["id"], t[3]["id"]]
+        assert [r.reason.split(":")[0] for r in rejects] == ["missing field", "invalid JSON"]
+        assert any("429" in k for k in source.stats.reconnects)
+        queries = [p for m, p, _ in mock.requests if "/2/tweets/search/recent" in p]
+        assert "query=covid+lang%3Afr" in queries[0] and "max_results=100" in queries[0]
