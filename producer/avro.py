@@ -47,7 +47,7 @@ def register(registry: SchemaRegistryClient, subject: str, schema_str: str, *, s
             raise SchemaRegistrationError(
                 f"schema{where} is incompatible with subject '{subject}' (compatibility {level}); "
                 f"the registry refused it: {e.error_message}. Evolve the schema compatibly "
-                "(new fields need a default; never remove, rename or retype a field), or write to a new topic.") from None
+                "(a new field needs a default; a field keeps its name and type), or write to a new topic.") from None
         if e.http_status_code == 422:
             raise SchemaRegistrationError(f"schema{where} is invalid for subject '{subject}': {e.error_message}") from None
         raise SchemaRegistrationError(f"registering schema{where} under subject '{subject}' failed: {e}") from None
@@ -68,7 +68,7 @@ def confluent_header(schema_id: int) -> bytes:
 
 # ---------------------------------------------------------------- encoding
 
-def _varint(n: int) -> bytes:
+def _slow_varint(n: int) -> bytes:
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -78,8 +78,22 @@ def _varint(n: int) -> bytes:
 
 
 _TABLE_SIZE = 1 << 14
-# VARINT[n] is the varint of n (n already zigzag-encoded); covers every length < 8 KiB in two bytes or less
-VARINT = [_varint(n) for n in range(_TABLE_SIZE)]
+# VARINT[n] is the varint of n (n already zigzag-encoded): every string shorter than 8 KiB has its length here
+VARINT = [_slow_varint(n) for n in range(_TABLE_SIZE)]
+# the two 7-bit groups of n & 0x3FFF, both with the continuation bit: the start of a longer varint
+_CONTINUED = [bytes(((n & 0x7F) | 0x80, (n >> 7) | 0x80)) for n in range(_TABLE_SIZE)]
+
+
+def _varint(n: int) -> bytes:
+    """Varint of a non-negative int, 14 bits per table lookup (an epoch-millis timestamp takes three)."""
+    if n < _TABLE_SIZE:
+        return VARINT[n]
+    out = _CONTINUED[n & 0x3FFF]
+    n >>= 14
+    while n >= _TABLE_SIZE:
+        out += _CONTINUED[n & 0x3FFF]
+        n >>= 14
+    return out + VARINT[n]
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 # the Python type that selects a union branch
 _PY_TYPE = {"null": "NoneType", "boolean": "bool", "int": "int", "long": "int", "float": "float",

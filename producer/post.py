@@ -69,12 +69,15 @@ def _optional_str(value: object) -> str | None:
 def make_post(post_id: object, text: object, created_ms: int | None, author_id: object = None,
               lang: object = None, *, source: str, max_text_bytes: int = 100_000) -> Post:
     """The checks and cleaning every source goes through."""
-    if isinstance(post_id, bool) or not isinstance(post_id, (str, int)) or post_id == "":
+    if type(post_id) is not str:  # noqa: E721 - the usual case first, fast
+        if isinstance(post_id, bool) or not isinstance(post_id, int):
+            raise Rejected("missing field: id")
+        post_id = str(post_id)
+    if not post_id:
         raise Rejected("missing field: id")
-    post_id = str(post_id)
     if "\x00" in post_id:
         raise Rejected("invalid id: contains NUL")
-    if not isinstance(text, str):
+    if type(text) is not str:  # noqa: E721
         raise Rejected("missing field: text")
     text = clean_text(text)
     try:
@@ -83,8 +86,12 @@ def make_post(post_id: object, text: object, created_ms: int | None, author_id: 
         raise Rejected("invalid text: not valid Unicode (lone surrogate)") from None
     if size > max_text_bytes:
         raise Rejected(f"text too large: {size} bytes (limit {max_text_bytes})")
+    if type(author_id) is not str or "\x00" in author_id:  # noqa: E721
+        author_id = _optional_str(author_id)
+    if type(lang) is not str or "\x00" in lang:  # noqa: E721
+        lang = _optional_str(lang) if isinstance(lang, str) else None
     return Post(post_id, text, created_ms if created_ms is not None else int(time.time() * 1000),
-                _optional_str(author_id), lang if isinstance(lang, str) else None, source)
+                author_id, lang, source)
 
 
 def post_from_tweet(obj: object, *, source: str = "replay", max_text_bytes: int = 100_000) -> Post:

@@ -30,8 +30,10 @@ def delete_topics(names: list[str]) -> None:
 
 def read_table(topic: str) -> dict[tuple, dict]:
     """{key fields as a tuple: value record} for everything committed so far."""
-    registry = SchemaRegistryClient({"url": REGISTRY})
-    decode = AvroDeserializer(registry)
+    registry = SchemaRegistryClient({"url": REGISTRY, "timeout": 10})
+    # subjects named after the topic, as Flink registers them (no look-up of
+    # "associations", an API the Apicurio registry does not have)
+    decode = AvroDeserializer(registry, conf={"subject.name.strategy.type": "TOPIC"})
     consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"reader-{topic}", "enable.auto.commit": False,
                          "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
     table: dict[tuple, dict] = {}

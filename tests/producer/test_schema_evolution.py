@@ -50,7 +50,7 @@ def test_incompatible_change_is_refused_with_a_clear_error(topic, registry, tmp_
     assert "sent" not in text
 
 
-def test_removing_a_field_without_default_is_refused_too(topic, registry, tmp_path):
+def test_a_new_field_without_default_is_refused_too(topic, registry, tmp_path):
     PostWriter(settings(topic, ProducerSettings().schema_file))
     widened = json.loads(json.dumps(SCHEMA))
     widened["fields"].append({"name": "reply_count", "type": "long"})  # new field, no default: old data unreadable

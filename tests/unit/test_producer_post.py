@@ -15,7 +15,7 @@ def test_lone_surrogates_are_rejected_not_crashing():
 
 
 def test_nul_is_removed_from_every_text_field_and_refused_in_ids():
-    post = make_post("1", "a\x00b", 5, "au\x00thor", "fr", source="x")
+    post = make_post("1", "a\x00b", 5, "au\x00thor", "f\x00r", source="x")
     assert post == Post("1", "ab", 5, "author", "fr", "x")
     with pytest.raises(Rejected, match="invalid id"):
         make_post("1\x002", "t", 5, source="x")
