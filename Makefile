@@ -6,7 +6,7 @@ FILE    ?= samples/posts.jsonl
 .PHONY: help install up down status logs reset replay pipeline-apply pipeline-status test test-unit test-e2e
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 install:  ## install every part from the package registries (cached: a second run does nothing)
 	@bash stack/install.sh

@@ -42,6 +42,22 @@ CREATE TABLE IF NOT EXISTS trending_hashtags (
     score         double precision NOT NULL
 );
 
+-- posts counted and the newest event time; updated_at: when the sink last wrote
+CREATE TABLE IF NOT EXISTS post_stats (
+    stat            text        PRIMARY KEY,
+    posts           bigint      NOT NULL,
+    newest_event_ms bigint,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE OR REPLACE FUNCTION touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS post_stats_touch ON post_stats;
+CREATE TRIGGER post_stats_touch BEFORE INSERT OR UPDATE ON post_stats
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+
 GRANT USAGE ON SCHEMA public TO api_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO api_reader;
 ALTER DEFAULT PRIVILEGES FOR ROLE pipeline IN SCHEMA public GRANT SELECT ON TABLES TO api_reader;

@@ -148,6 +148,26 @@ CREATE TABLE trending_hashtags (
   'properties.transaction.timeout.ms' = '900000'
 );
 
+-- Posts counted (after deduplication) and the newest event time seen.
+CREATE TABLE post_stats (
+  `stat`            STRING NOT NULL,
+  `posts`           BIGINT NOT NULL,
+  `newest_event_ms` BIGINT,
+  PRIMARY KEY (`stat`) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${TOPIC_PREFIX}post_stats',
+  'properties.bootstrap.servers' = '${KAFKA}',
+  'key.format' = 'avro-confluent',
+  'key.avro-confluent.url' = '${REGISTRY}',
+  'value.format' = 'avro-confluent',
+  'value.avro-confluent.url' = '${REGISTRY}',
+  'value.fields-include' = 'EXCEPT_KEY',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${TOPIC_PREFIX}post_stats',
+  'properties.transaction.timeout.ms' = '900000'
+);
+
 -- ---------------------------------------------------------------- views
 
 -- Each post id once: the first copy wins; later copies (reconnects, replays)
@@ -203,6 +223,11 @@ WHERE CHAR_LENGTH(REGEXP_REPLACE(word, '\p{M}', '')) >= 2
 -- minute whenever it arrives within that time.
 EXECUTE STATEMENT SET
 BEGIN
+  INSERT INTO post_stats
+  SELECT /*+ STATE_TTL('p' = '0') */ stat, COUNT(*), MAX(`created_at`)
+  FROM (SELECT 'all' AS stat, `created_at` FROM unique_posts) p
+  GROUP BY stat;
+
   INSERT INTO hashtag_counts
   SELECT /*+ STATE_TTL('h' = '0') */ hashtag, COUNT(*) FROM hashtags h GROUP BY hashtag;
 

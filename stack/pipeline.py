@@ -24,7 +24,8 @@ STOPWORDS_DIR = SQL_DIR / "stopwords"
 JOB_PREFIX = "tweetstream-pipeline"
 VERSION_FILE = re.compile(r"^v(\d+)_[\w-]+\.sql$")
 # the tables the pipeline serves, emptied before a reprocess rebuilds them
-SERVING_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts", "trending_hashtags")
+SERVING_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts",
+                  "trending_hashtags", "post_stats")
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ def expected(posts: list[dict]) -> dict:
         "hashtag_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.hashtags).items()),
         "unigram_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.words).items()),
         "trending_hashtags": {str(rank): row for rank, row in sorted(reference.trending(parsed, watermark).items())},
+        "post_stats": {"all": {"posts": len(reference.unique(parsed)), "newest_event_ms": max(p["created_at"] for p in parsed)}},
     }
 
 

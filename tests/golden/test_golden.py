@@ -18,7 +18,7 @@ from stack import pipeline
 from tests.kafka_tables import create_topics, delete_topics, read_table
 
 HERE = Path(__file__).resolve().parent
-OUTPUTS = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts", "trending_hashtags")
+OUTPUTS = pipeline.SERVING_TABLES
 
 
 def as_golden(name: str, table: dict[tuple, dict]):
@@ -27,7 +27,7 @@ def as_golden(name: str, table: dict[tuple, dict]):
         return dict(sorted((k[0], v["count"]) for k, v in table.items()))
     if name.endswith("minute_counts"):
         return sorted([k[0], k[1], v["count"]] for k, v in table.items())
-    return {str(k[0]): v for k, v in sorted(table.items())}
+    return {str(k[0]): v for k, v in sorted(table.items())}  # trending (by rank), post_stats
 
 
 def produce(path: Path, topic: str) -> int:

@@ -44,8 +44,7 @@ def test_a_new_stopword_rolls_out_without_losing_or_doubling_counts(stack, tmp_p
     prefix = f"change_{uuid.uuid4().hex[:8]}_"
     target = pipeline.Target(prefix)
     outputs = ["hashtag_counts", "unigram_counts", "hashtag_minute_counts"]
-    topics = [prefix + "tweets"] + [prefix + n for n in ("hashtag_counts", "unigram_counts", "hashtag_minute_counts",
-                                                          "unigram_minute_counts", "trending_hashtags")]
+    topics = [prefix + "tweets"] + [prefix + n for n in pipeline.SERVING_TABLES]
     create_topics(topics)
     posts = list(synthetic_posts(6000, seed=7))
     posts += posts[:200]  # re-sent copies: must not count twice
