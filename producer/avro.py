@@ -94,6 +94,8 @@ def _varint(n: int) -> bytes:
         out += _CONTINUED[n & 0x3FFF]
         n >>= 14
     return out + VARINT[n]
+
+
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 # the Python type that selects a union branch
 _PY_TYPE = {"null": "NoneType", "boolean": "bool", "int": "int", "long": "int", "float": "float",

@@ -152,7 +152,8 @@ def _pump(source: Iterable, writer: PostWriter, rejects: RejectLog, metrics: Met
     origin_name = Path(origin).name if source.name == "replay" else origin
     deadline = t0 + duration if duration else None
     log_every = settings.log_interval_s
-    next_progress, next_log = t0, t0 + log_every
+    tick_every = log_every if log_every > 0 else 10.0  # the rate gauge is refreshed even without log lines
+    next_progress, next_tick = t0, t0 + tick_every
     posts = 0
     countdown = 0
     try:
@@ -193,10 +194,11 @@ def _pump(source: Iterable, writer: PostWriter, rejects: RejectLog, metrics: Met
                 writer.poll(0)
                 done, total, description = source.progress()
                 progress.update(task, completed=done, total=total, description=description)
-            if log_every > 0 and now >= next_log:
-                if now > t0:
-                    log.info(metrics.tick())
-                next_log = now + log_every
+            if now >= next_tick:
+                line = metrics.tick()
+                if log_every > 0:
+                    log.info(line)
+                next_tick = now + tick_every
     except Exception as e:  # the source failed for good (after its own retries): stop, deliver what was sent
         log.error("%s: stopped on error: %s", source.name, e)
         return e

@@ -101,7 +101,8 @@ IDENTITY_EVENT = {"did": "did:plc:testuser", "time_us": 1725911162000000, "kind"
 @dataclass
 class Connection:
     """What one stream connection does: a status with a body, or 200 and frames, then an ending:
-    'end' (clean end of the chunked body), 'abort' (the socket closes mid-stream) or 'hold' (keep-alives)."""
+    'end' (clean end of the chunked body), 'abort' (the socket closes mid-stream), 'hold' (keep-alives)
+    or 'silent' (nothing)."""
 
     status: int = 200
     body: dict | None = None
@@ -224,6 +225,8 @@ class MockX:
             elif conn.ending == "abort":
                 h.wfile.write(b"1000\r\n{\"data\": {\"id\"")  # a chunk cut short
                 h.wfile.flush()
+            elif conn.ending == "silent":  # connected, then nothing at all (X sends a keep-alive every 20 s)
+                self.stop.wait()
             else:
                 while not self.stop.is_set():
                     chunk(b"\r\n")
