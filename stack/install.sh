@@ -27,6 +27,8 @@ java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head
 command -v mvn >/dev/null || need+=(maven)
 command -v npm >/dev/null || need+=(npm)
 command -v curl >/dev/null || need+=(curl)
+# the dashboard's browser test drives Debian's Chromium (Playwright never downloads one)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   step "apt-get install ${need[*]}"
   SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo

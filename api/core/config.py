@@ -1,5 +1,5 @@
-"""API settings: environment variables API_* (or .env); the password from the
-environment or a secrets file, never from the repo."""
+"""API settings: environment variables API_* (or .env); the database password
+from the environment or a secrets file, never from the repo."""
 
 from pathlib import Path
 
@@ -21,11 +21,22 @@ class Settings(BaseSettings):
     db_password_file: Path = REPO / ".stack" / "secrets" / "api_db_password"
     pool_max_size: int = 8
     web_dir: Path = REPO / "web"
+    # what /api/stats reports on
+    flink_url: str = "http://127.0.0.1:8082"
+    connect_url: str = "http://127.0.0.1:8083"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    dead_letter_topic: str = "dlq_sink"
+    rejects_dir: Path = REPO / ".stack" / "rejects"
+    # shown in the page's header: what the stream is filtered on
+    tracked_keywords: list[str] = ["covid", "vaccin", "COVID-19", "corona virus"]
+    tracked_languages: list[str] = ["fr"]
+    # how often the live stream (SSE) looks for new counts
+    stream_poll_seconds: float = 1.0
 
     def conninfo(self) -> str:
-        password = self.db_password.get_secret_value() if self.db_password else self.db_password_file.read_text().strip()
         from psycopg.conninfo import make_conninfo
 
+        password = self.db_password.get_secret_value() if self.db_password else self.db_password_file.read_text().strip()
         return make_conninfo(host=self.db_host, port=self.db_port, dbname=self.db_name,
                              user=self.db_user, password=password, connect_timeout=3)
 

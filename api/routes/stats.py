@@ -1,0 +1,152 @@
+"""How much was counted, how fresh it is, what was set aside, whether the pipeline runs;
+and a live stream (server-sent events) that tells the page when counts changed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timezone
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from ..core.config import settings
+from ..deps import Conn
+
+router = APIRouter(prefix="/api", tags=["stats"])
+
+
+class Rejected(BaseModel):
+    producer: int = Field(description="input lines the producer rejected (kept in its rejects files)")
+    dead_letter: int = Field(description="records the sink could not write (topic %s)" % settings.dead_letter_topic)
+
+
+class Pipeline(BaseModel):
+    flink_job: str = Field(description="state of the pipeline's Flink job, or 'unreachable'")
+    version: int | None = Field(description="the live pipeline script's version")
+    connectors: dict[str, str] = Field(description="connector name: state")
+    healthy: bool
+
+
+class Stats(BaseModel):
+    posts_counted: int = Field(description="distinct posts counted (duplicates by id excluded)")
+    newest_event: datetime | None = Field(description="event time of the newest post seen")
+    last_update: datetime | None = Field(description="when the counts last changed in the database")
+    freshness_seconds: float | None = Field(description="seconds since the last update")
+    rejected: Rejected
+    pipeline: Pipeline
+    tracked_keywords: list[str]
+    tracked_languages: list[str]
+
+
+_cache: dict[str, tuple[float, object]] = {}
+
+
+def _cached(key: str, ttl: float, compute):
+    """Outside services are asked at most once per `ttl` seconds, whatever the request rate."""
+    hit = _cache.get(key)
+    if hit and time.monotonic() - hit[0] < ttl:
+        return hit[1]
+    value = compute()
+    _cache[key] = (time.monotonic(), value)
+    return value
+
+
+def _pipeline() -> Pipeline:
+    job_state, version, connectors = "unreachable", None, {}
+    try:
+        jobs = httpx.get(f"{settings.flink_url}/jobs/overview", timeout=1).json()["jobs"]
+        live = [j for j in jobs if j["name"].startswith("tweetstream-pipeline-v") and j["state"] not in ("FINISHED", "CANCELED", "FAILED")]
+        job_state = live[0]["state"] if live else "not running"
+        version = int(live[0]["name"].rsplit("-v", 1)[1]) if live else None
+    except (httpx.HTTPError, ValueError, KeyError):
+        pass
+    try:
+        for name in httpx.get(f"{settings.connect_url}/connectors", timeout=1).json():
+            st = httpx.get(f"{settings.connect_url}/connectors/{name}/status", timeout=1).json()
+            tasks = [t["state"] for t in st.get("tasks", [])]
+            connectors[name] = next((t for t in tasks if t != "RUNNING"), st["connector"]["state"])
+    except (httpx.HTTPError, ValueError, KeyError):
+        connectors = connectors or {"connect": "unreachable"}
+    healthy = job_state == "RUNNING" and bool(connectors) and all(s == "RUNNING" for s in connectors.values())
+    return Pipeline(flink_job=job_state, version=version, connectors=connectors, healthy=healthy)
+
+
+def _dead_letters() -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "api-stats", "socket.timeout.ms": 1000})
+    try:
+        md = c.list_topics(settings.dead_letter_topic, timeout=1).topics.get(settings.dead_letter_topic)
+        if md is None or md.error is not None:
+            return 0
+        total = 0
+        for p in md.partitions:
+            low, high = c.get_watermark_offsets(TopicPartition(settings.dead_letter_topic, p), timeout=1)
+            total += high - low
+        return total
+    except Exception:
+        return 0
+    finally:
+        c.close()
+
+
+def _producer_rejects() -> int:
+    if not settings.rejects_dir.is_dir():
+        return 0
+    return sum(sum(1 for _ in f.open("rb")) for f in settings.rejects_dir.glob("*.jsonl"))
+
+
+def _ms(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc) if ms is not None else None
+
+
+@router.get("/stats", response_model=Stats)
+def stats(conn: Conn) -> Stats:
+    """Posts counted, freshness, rejects and dead letters, pipeline health."""
+    row = conn.execute("SELECT posts, newest_event_ms, updated_at FROM post_stats WHERE stat = 'all'").fetchone()
+    posts, newest, updated = row if row else (0, None, None)
+    return Stats(
+        posts_counted=posts,
+        newest_event=_ms(newest),
+        last_update=updated,
+        freshness_seconds=(datetime.now(timezone.utc) - updated).total_seconds() if updated else None,
+        rejected=Rejected(producer=_cached("rejects", 5, _producer_rejects), dead_letter=_cached("dlq", 5, _dead_letters)),
+        pipeline=_cached("pipeline", 2, _pipeline),
+        tracked_keywords=settings.tracked_keywords,
+        tracked_languages=settings.tracked_languages,
+    )
+
+
+@router.get("/stream", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
+async def stream(request: Request) -> StreamingResponse:
+    """Server-sent events: an `update` event (posts counted, newest event, last update)
+    whenever the counts change, and a comment every 15 s to keep the connection open."""
+    pool = request.app.state.pool
+
+    def read() -> tuple | None:
+        with pool.connection() as conn:
+            return conn.execute("SELECT posts, newest_event_ms, updated_at FROM post_stats WHERE stat = 'all'").fetchone()
+
+    async def events():
+        last, quiet = None, 0.0
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            row = await run_in_threadpool(read)
+            if row and row != last:
+                last, quiet = row, 0.0
+                data = {"posts_counted": row[0], "newest_event_ms": row[1], "last_update": row[2].isoformat()}
+                yield f"event: update\ndata: {json.dumps(data)}\n\n"
+            elif quiet >= 15:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(settings.stream_poll_seconds)
+            quiet += settings.stream_poll_seconds
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

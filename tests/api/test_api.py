@@ -1,0 +1,104 @@
+"""The JSON API against known rows in a real PostgreSQL (see conftest.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import MIN, NEWEST, NEWEST_MINUTE, connect
+
+
+def test_hashtags_sorted_by_count_then_code_point(client):
+    assert client.get("/api/hashtags", params={"limit": 5}).json() == [
+        {"hashtag": "covid", "count": 10}, {"hashtag": "vaccin", "count": 10},
+        {"hashtag": "a", "count": 3}, {"hashtag": "b", "count": 3}, {"hashtag": "é", "count": 3}]
+
+
+def test_default_limit_and_window_is_all(client):
+    assert len(client.get("/api/hashtags").json()) == 6
+
+
+@pytest.mark.parametrize("window, expected", [
+    ("5m", [{"hashtag": "covid", "count": 5}, {"hashtag": "vaccin", "count": 1}]),    # the newest minute and the 4 before
+    ("15m", [{"hashtag": "vaccin", "count": 7}, {"hashtag": "covid", "count": 5}]),
+    ("24h", [{"hashtag": "vaccin", "count": 7}, {"hashtag": "covid", "count": 5}]),   # 2 days back is out
+])
+def test_hashtag_windows_count_back_from_the_newest_post(client, window, expected):
+    assert client.get("/api/hashtags", params={"window": window}).json() == expected
+
+
+def test_unigrams_all_time_and_windowed(client):
+    assert client.get("/api/unigrams").json() == [{"word": "vaccin", "count": 7}, {"word": "dose", "count": 2}]
+    assert client.get("/api/unigrams", params={"window": "15m"}).json() == [{"word": "dose", "count": 2}]
+    assert client.get("/api/unigrams", params={"window": "1h"}).json() == [
+        {"word": "vaccin", "count": 7}, {"word": "dose", "count": 2}]
+
+
+def test_timeline_is_zero_filled_per_minute(client):
+    tl = client.get("/api/timeline", params={"hashtag": ["covid", "#Vaccin"], "minutes": 5}).json()
+    assert tl == {"start_ms": NEWEST_MINUTE - 4 * MIN, "minutes": 5, "series": [
+        {"hashtag": "covid", "counts": [3, 0, 0, 0, 2]},
+        {"hashtag": "vaccin", "counts": [1, 0, 0, 0, 0]}]}
+
+
+def test_timeline_defaults_to_the_top_hashtags_of_the_period(client):
+    tl = client.get("/api/timeline", params={"minutes": 11}).json()
+    assert [s["hashtag"] for s in tl["series"]] == ["vaccin", "covid"]
+
+
+def test_trending_shows_the_latest_window_only(client):
+    rows = client.get("/api/trending").json()
+    assert [(r["rank"], r["hashtag"], r["window_end_ms"]) for r in rows] == [
+        (1, "covid", NEWEST_MINUTE), (2, "vaccin", NEWEST_MINUTE)]
+
+
+def test_stats(client):
+    s = client.get("/api/stats").json()
+    assert s["posts_counted"] == 42
+    assert s["newest_event"] == "2021-03-01T10:00:30Z"
+    assert s["freshness_seconds"] >= 0
+    assert s["tracked_keywords"] == ["covid", "vaccin", "COVID-19", "corona virus"]
+    assert set(s["pipeline"]) == {"flink_job", "version", "connectors", "healthy"}
+    assert set(s["rejected"]) == {"producer", "dead_letter"}
+
+
+@pytest.mark.parametrize("path, params, message", [
+    ("/api/hashtags", {"limit": 0}, "Input should be greater than or equal to 1"),
+    ("/api/unigrams", {"limit": 1001}, "Input should be less than or equal to 1000"),
+    ("/api/hashtags", {"window": "2m"}, "Input should be 'all', '5m', '15m', '1h' or '24h'"),
+    ("/api/timeline", {"minutes": 0}, "Input should be greater than or equal to 1"),
+    ("/api/timeline", {"hashtag": [str(i) for i in range(11)]}, "List should have at most 10 items after validation, not 11"),
+    ("/api/trending", {"limit": 21}, "Input should be less than or equal to 20"),
+])
+def test_bad_parameters_are_a_readable_422(client, path, params, message):
+    r = client.get(path, params=params)
+    assert r.status_code == 422
+    assert [d["msg"] for d in r.json()["detail"]] == [message]
+
+
+def test_sql_shaped_input_is_only_data(client):
+    evil = "x' OR '1'='1'; DROP TABLE hashtag_counts; --"
+    tl = client.get("/api/timeline", params={"hashtag": evil, "minutes": 3}).json()
+    assert tl["series"] == [{"hashtag": evil.lower(), "counts": [0, 0, 0]}]
+    assert client.get("/api/hashtags", params={"limit": 1}).json() == [{"hashtag": "covid", "count": 10}]
+
+
+def test_every_endpoint_is_in_the_openapi_schema(client):
+    paths = set(client.get("/openapi.json").json()["paths"])
+    assert {"/api/hashtags", "/api/unigrams", "/api/timeline", "/api/trending", "/api/stats",
+            "/api/stream", "/healthz", "/metrics"} <= paths
+
+
+def test_metrics_count_requests_by_route(client):
+    client.get("/api/hashtags")
+    text = client.get("/metrics").text
+    assert 'api_requests_total{route="/api/hashtags",status="200"}' in text
+
+
+def test_per_minute_rows_are_pruned_past_the_retention(api_db):
+    with connect(api_db, "pipeline", "pipeline_db_password") as conn:
+        conn.execute("UPDATE post_stats SET newest_event_ms = %s WHERE stat = 'all'", (NEWEST,))
+        assert conn.execute("SELECT count(*) FROM hashtag_minute_counts WHERE hashtag = 'a'").fetchone() == (1,)
+        conn.execute("UPDATE retention SET keep = interval '1 day' WHERE name = 'minute_counts'")
+        conn.execute("UPDATE post_stats SET newest_event_ms = %s WHERE stat = 'all'", (NEWEST,))
+        assert conn.execute("SELECT count(*) FROM hashtag_minute_counts WHERE hashtag = 'a'").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM hashtag_minute_counts").fetchone() == (4,)
