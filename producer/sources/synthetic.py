@@ -39,7 +39,8 @@ GLUE_FR = "le la les un une des et mais donc pour avec dans sur aujourd'hui enco
 GLUE_EN = "the a an and but so for with in on today still very".split()
 START = datetime(2021, 3, 1, 8, 0, tzinfo=timezone.utc)
 
-PHRASES = 2048          # phrases per language and seed
+PHRASE_BITS = 11        # 2048 phrases per language and seed
+ZIPF_BITS = 12          # the hashtag table has 4096 entries
 FRENCH_SHARE = 0.7
 GLUE_SHARE = 0.35       # share of function words in a phrase
 ZIPF_EXPONENT = 1.1     # popularity of the hashtag of rank r is proportional to 1 / r^1.1
@@ -51,24 +52,25 @@ def _phrases(rng: random.Random, words: list[str], glue: list[str]) -> list[str]
     r = rng.random
     return [" ".join(glue[int(r() * len(glue))] if r() < GLUE_SHARE else words[int(r() * len(words))]
                      for _ in range(2 + int(r() * 4)))
-            for _ in range(PHRASES)]
+            for _ in range(1 << PHRASE_BITS)]
 
 
-def zipf_table(size: int = 4096) -> list[str]:
-    """HASHTAGS repeated in proportion to their Zipf weight: a uniform pick from it is a Zipf-like pick."""
+def zipf_table(size: int = 1 << ZIPF_BITS) -> list[str]:
+    """`size` hashtags, each repeated in proportion to its Zipf weight: a uniform pick from it is a Zipf-like pick."""
     weights = [1 / (rank + 1) ** ZIPF_EXPONENT for rank in range(len(HASHTAGS))]
     total = sum(weights)
-    return [tag for tag, w in zip(HASHTAGS, weights) for _ in range(max(1, round(w / total * size)))]
+    table = [tag for tag, w in zip(HASHTAGS, weights) for _ in range(max(1, round(w / total * size)))]
+    return (table + table[-1:] * size)[:size]  # rounding: pad with (or cut) the rarest
 
 
 def synthetic_posts(count: int | None, seed: int = 42, start: datetime = START,
                     posts_per_minute: float = 600) -> Iterator[Post]:
     """`count` posts (None: no end), posts_per_minute apart in event time from `start`."""
     rng = random.Random(seed)
-    r = rng.random
+    r, bits = rng.random, rng.getrandbits  # a power-of-two pick: bits(k) is cheaper than int(r() * n)
     french, english = _phrases(rng, WORDS_FR, GLUE_FR), _phrases(rng, WORDS_EN, GLUE_EN)
     table = zipf_table()
-    n_table, n_tags = len(table), len(HASHTAGS)
+    n_tags = len(HASHTAGS)
     as_tag = {t: "#" + t for t in HASHTAGS}
     as_upper_tag = {t: "#" + t.upper() for t in HASHTAGS}
     start_ms = int(start.timestamp() * 1000)
@@ -81,9 +83,11 @@ def synthetic_posts(count: int | None, seed: int = 42, start: datetime = START,
             burst_tag, burst_left = as_tag[HASHTAGS[5 + int(r() * (n_tags - 5))]], 200 + int(r() * 601)
         is_french = r() < FRENCH_SHARE
         pool = french if is_french else english
-        body = [pool[int(r() * PHRASES)] for _ in range(2 + int(r() * 3))]
+        body = [pool[bits(PHRASE_BITS)], pool[bits(PHRASE_BITS)]]
+        for _ in range(int(r() * 3)):  # 2 to 4 phrases
+            body.append(pool[bits(PHRASE_BITS)])
         for _ in range(TAGS_PER_POST[int(r() * 6)]):
-            tag = table[int(r() * n_table)]
+            tag = table[bits(ZIPF_BITS)]
             body.insert(int(r() * (len(body) + 1)), as_upper_tag[tag] if r() < 0.1 else as_tag[tag])
         if burst_left:
             body.insert(int(r() * (len(body) + 1)), burst_tag)
