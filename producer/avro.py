@@ -4,10 +4,12 @@ each post is encoded by a function compiled from the schema.
 Wire format: magic byte 0, the 4-byte big-endian schema id the registry gave,
 then the Avro binary encoding of the record (what confluent-kafka's
 AvroSerializer writes, and what its AvroDeserializer and Flink's avro-confluent
-format read). confluent-kafka's AvroSerializer costs ~11 us a record on this
-project's machine; the compiled encoder ~2.5 us. Schemas with types the
-compiler does not handle (records in records, arrays, maps, enums, fixed,
-logical types) are encoded with fastavro instead, with the same output.
+format read). The compiled encoder takes about a third of the time of
+confluent-kafka's AvroSerializer (4.3 against 14.2 us a post, measured on this
+project's busy 2-core machine), the difference that lets one process send
+more than 50,000 posts/s. Schemas with types the compiler does not handle
+(records in records, arrays, maps, enums, fixed, logical types) are encoded
+with fastavro instead, with the same output.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -98,11 +98,7 @@ class RunResult:
     rejects_path: Path | None
     stopped_by: str = ""
     error: BaseException | None = None
-    errors: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return not (self.failed or self.pending or self.error)
+    errors: tuple[str, ...] = ()  # the first delivery errors
 
 
 def rejects_path(settings: ProducerSettings, stem: str) -> Path:
@@ -142,7 +138,7 @@ def _progress(console: Console) -> Progress:
                     TimeElapsedColumn(), console=console, transient=True)
 
 
-def _pump(source: Iterable, writer: PostWriter, rejects: RejectLog, metrics: Metrics, progress: Progress, task,
+def _pump(source: Source, writer: PostWriter, rejects: RejectLog, metrics: Metrics, progress: Progress, task,
           settings: ProducerSettings, stop: StopFlag, t0: float, max_posts: int | None,
           duration: float | None) -> BaseException | None:
     """The hot loop. Returns the exception that ended the source, if any."""
