@@ -1,15 +1,19 @@
-"""Shared dependencies: a psycopg connection from the app's pool."""
+"""Shared dependencies: a connection from the app's async pool.
 
-from collections.abc import Iterator
+Async on purpose: a client that goes away cancels the request, and only an
+async context manager is sure to give the connection back then (a sync one
+entered in a worker thread can leak it)."""
+
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import psycopg
 from fastapi import Depends, Request
 
 
-def get_conn(request: Request) -> Iterator[psycopg.Connection]:
-    with request.app.state.pool.connection() as conn:
+async def get_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
+    async with request.app.state.pool.connection() as conn:
         yield conn
 
 
-Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]

@@ -4,16 +4,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool
 
 from .core.config import settings
+from .middleware import Metrics, ResponseCache
 from .routes import counts, health, stats
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    with ConnectionPool(settings.conninfo(), min_size=2, max_size=settings.pool_max_size,
-                        kwargs={"autocommit": True}, open=True) as pool:
+    async with AsyncConnectionPool(settings.conninfo(), min_size=2, max_size=settings.pool_max_size,
+                                   kwargs={"autocommit": True}, timeout=5) as pool:
         app.state.pool = pool
         yield
 
@@ -24,7 +25,10 @@ app = FastAPI(
     lifespan=lifespan,
     description="Live hashtag and word counts of a social-media stream, counted by a Flink SQL pipeline.",
 )
-app.middleware("http")(health.record_metrics)
+# the counts change at most once per checkpoint: answers are reused for cache_seconds
+app.add_middleware(ResponseCache, seconds=settings.cache_seconds,
+                   paths={"/api/hashtags", "/api/unigrams", "/api/timeline", "/api/trending"})
+app.add_middleware(Metrics)
 app.include_router(counts.router)
 app.include_router(stats.router)
 app.include_router(health.router)

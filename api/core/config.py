@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # shown in the page's header: what the stream is filtered on
     tracked_keywords: list[str] = ["covid", "vaccin", "COVID-19", "corona virus"]
     tracked_languages: list[str] = ["fr"]
+    # how long a JSON answer of the count endpoints is reused (0: never)
+    cache_seconds: float = 1.0
     # how often the live stream (SSE) looks for new counts
     stream_poll_seconds: float = 1.0
 

@@ -43,11 +43,11 @@ class WordCount(BaseModel):
     count: int
 
 
-def _top(conn: Conn, table: str, key: str, window: Window, limit: int) -> list[tuple[str, int]]:
+async def _top(conn: Conn, table: str, key: str, window: Window, limit: int) -> list[tuple[str, int]]:
     # table and key come from the two fixed call sites below, never from a request
     if window.minutes is None:
         sql = f'SELECT {key}, count FROM {table}_counts ORDER BY count DESC, {key} COLLATE "C" LIMIT %s'
-        return conn.execute(sql, (limit,)).fetchall()
+        return await (await conn.execute(sql, (limit,))).fetchall()
     sql = f"""
         SELECT {key}, sum(count)::bigint AS total
         FROM {table}_minute_counts
@@ -55,19 +55,19 @@ def _top(conn: Conn, table: str, key: str, window: Window, limit: int) -> list[t
         GROUP BY {key}
         ORDER BY total DESC, {key} COLLATE "C"
         LIMIT %s"""
-    return conn.execute(sql, ((window.minutes - 1) * MINUTE_MS, limit)).fetchall()
+    return await (await conn.execute(sql, ((window.minutes - 1) * MINUTE_MS, limit))).fetchall()
 
 
 @router.get("/hashtags", response_model=list[HashtagCount])
-def top_hashtags(conn: Conn, limit: Limit = 20, window: WindowQuery = Window.all) -> list[HashtagCount]:
+async def top_hashtags(conn: Conn, limit: Limit = 20, window: WindowQuery = Window.all) -> list[HashtagCount]:
     """Hashtags by count, most used first; ties by hashtag (code-point order)."""
-    return [HashtagCount(hashtag=h, count=c) for h, c in _top(conn, "hashtag", "hashtag", window, limit)]
+    return [HashtagCount(hashtag=h, count=c) for h, c in await _top(conn, "hashtag", "hashtag", window, limit)]
 
 
 @router.get("/unigrams", response_model=list[WordCount])
-def top_unigrams(conn: Conn, limit: Limit = 20, window: WindowQuery = Window.all) -> list[WordCount]:
+async def top_unigrams(conn: Conn, limit: Limit = 20, window: WindowQuery = Window.all) -> list[WordCount]:
     """Words (stopwords removed) by count, most used first; ties by word (code-point order)."""
-    return [WordCount(word=w, count=c) for w, c in _top(conn, "unigram", "word", window, limit)]
+    return [WordCount(word=w, count=c) for w, c in await _top(conn, "unigram", "word", window, limit)]
 
 
 class Series(BaseModel):
@@ -82,25 +82,27 @@ class Timeline(BaseModel):
 
 
 @router.get("/timeline", response_model=Timeline)
-def timeline(
+async def timeline(
     conn: Conn,
     hashtag: Annotated[list[str], Query(max_length=10, description="hashtags to show (lower case, no '#'); default: the top 5 of the period")] = [],
     minutes: Annotated[int, Query(ge=1, le=1440, description="how many minutes, ending with the newest post's")] = 60,
 ) -> Timeline:
     """Per-minute counts of chosen hashtags over the last `minutes` minutes of event time."""
-    row = conn.execute("SELECT newest_event_ms - newest_event_ms %% %s FROM post_stats WHERE stat = 'all'", (MINUTE_MS,)).fetchone()
+    row = await (await conn.execute(
+        "SELECT newest_event_ms - newest_event_ms %% %s FROM post_stats WHERE stat = 'all'", (MINUTE_MS,))).fetchone()
     if row is None or row[0] is None:
         return Timeline(start_ms=None, minutes=minutes, series=[])
     start = row[0] - (minutes - 1) * MINUTE_MS
-    tags = [t.lstrip("#").lower() for t in hashtag][:10]
+    # as the pipeline keys them: lower case, no '#'; NUL never occurs in a hashtag (and PostgreSQL refuses it)
+    tags = [t.lstrip("#").lower().replace("\x00", "") for t in hashtag]
     if not tags:
-        tags = [t for (t,) in conn.execute(
+        tags = [t for (t,) in await (await conn.execute(
             """SELECT hashtag FROM hashtag_minute_counts WHERE minute_ms >= %s
-               GROUP BY hashtag ORDER BY sum(count) DESC, hashtag COLLATE "C" LIMIT 5""", (start,)).fetchall()]
+               GROUP BY hashtag ORDER BY sum(count) DESC, hashtag COLLATE "C" LIMIT 5""", (start,))).fetchall()]
     series = {t: [0] * minutes for t in tags}
-    for minute_ms, tag, count in conn.execute(
+    for minute_ms, tag, count in await (await conn.execute(
             "SELECT minute_ms, hashtag, count FROM hashtag_minute_counts WHERE hashtag = ANY(%s) AND minute_ms >= %s",
-            (tags, start)).fetchall():
+            (tags, start))).fetchall():
         i = (minute_ms - start) // MINUTE_MS
         if 0 <= i < minutes:
             series[tag][i] = count
@@ -117,10 +119,10 @@ class Trend(BaseModel):
 
 
 @router.get("/trending", response_model=list[Trend])
-def trending(conn: Conn, limit: Annotated[int, Query(ge=1, le=20)] = 10) -> list[Trend]:
+async def trending(conn: Conn, limit: Annotated[int, Query(ge=1, le=20)] = 10) -> list[Trend]:
     """The trending hashtags of the latest closed 75-minute window (event time)."""
-    rows = conn.execute(
+    rows = await (await conn.execute(
         """SELECT rank, hashtag, recent, previous, score, window_end_ms FROM trending_hashtags
            WHERE window_end_ms = (SELECT max(window_end_ms) FROM trending_hashtags)
-           ORDER BY rank LIMIT %s""", (limit,)).fetchall()
+           ORDER BY rank LIMIT %s""", (limit,))).fetchall()
     return [Trend(rank=r, hashtag=h, recent=rc, previous=p, score=s, window_end_ms=w) for r, h, rc, p, s, w in rows]

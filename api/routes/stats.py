@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -44,16 +45,24 @@ class Stats(BaseModel):
 
 
 _cache: dict[str, tuple[float, object]] = {}
+_refreshing: dict[str, threading.Lock] = {}
 
 
 def _cached(key: str, ttl: float, compute):
-    """Outside services are asked at most once per `ttl` seconds, whatever the request rate."""
+    """Outside services are asked at most once per `ttl` seconds, by one thread at
+    a time; meanwhile the others get the previous answer (stale while revalidating)."""
     hit = _cache.get(key)
     if hit and time.monotonic() - hit[0] < ttl:
         return hit[1]
-    value = compute()
-    _cache[key] = (time.monotonic(), value)
-    return value
+    lock = _refreshing.setdefault(key, threading.Lock())
+    if not lock.acquire(blocking=hit is None):
+        return hit[1]
+    try:
+        value = compute()
+        _cache[key] = (time.monotonic(), value)
+        return value
+    finally:
+        lock.release()
 
 
 def _pipeline() -> Pipeline:
@@ -76,23 +85,28 @@ def _pipeline() -> Pipeline:
     return Pipeline(flink_job=job_state, version=version, connectors=connectors, healthy=healthy)
 
 
+_consumer = None
+
+
 def _dead_letters() -> int:
+    """Records in the sink's dead-letter topic (one long-lived consumer, used under _cached's lock)."""
+    global _consumer
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "api-stats", "socket.timeout.ms": 1000})
     try:
-        md = c.list_topics(settings.dead_letter_topic, timeout=1).topics.get(settings.dead_letter_topic)
+        if _consumer is None:
+            _consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "api-stats",
+                                  "socket.timeout.ms": 1000})
+        md = _consumer.list_topics(settings.dead_letter_topic, timeout=1).topics.get(settings.dead_letter_topic)
         if md is None or md.error is not None:
             return 0
         total = 0
         for p in md.partitions:
-            low, high = c.get_watermark_offsets(TopicPartition(settings.dead_letter_topic, p), timeout=1)
+            low, high = _consumer.get_watermark_offsets(TopicPartition(settings.dead_letter_topic, p), timeout=1)
             total += high - low
         return total
     except Exception:
         return 0
-    finally:
-        c.close()
 
 
 def _producer_rejects() -> int:
@@ -101,22 +115,32 @@ def _producer_rejects() -> int:
     return sum(sum(1 for _ in f.open("rb")) for f in settings.rejects_dir.glob("*.jsonl"))
 
 
+def _outside() -> tuple[Rejected, Pipeline]:
+    """What other services say (blocking calls, each cached): run in a worker thread."""
+    rejected = Rejected(producer=_cached("rejects", 5, _producer_rejects), dead_letter=_cached("dlq", 5, _dead_letters))
+    return rejected, _cached("pipeline", 2, _pipeline)
+
+
 def _ms(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, timezone.utc) if ms is not None else None
 
 
+STATS_ROW = "SELECT posts, newest_event_ms, updated_at FROM post_stats WHERE stat = 'all'"
+
+
 @router.get("/stats", response_model=Stats)
-def stats(conn: Conn) -> Stats:
+async def stats(conn: Conn) -> Stats:
     """Posts counted, freshness, rejects and dead letters, pipeline health."""
-    row = conn.execute("SELECT posts, newest_event_ms, updated_at FROM post_stats WHERE stat = 'all'").fetchone()
+    row = await (await conn.execute(STATS_ROW)).fetchone()
     posts, newest, updated = row if row else (0, None, None)
+    rejected, pipeline = await run_in_threadpool(_outside)
     return Stats(
         posts_counted=posts,
         newest_event=_ms(newest),
         last_update=updated,
         freshness_seconds=(datetime.now(timezone.utc) - updated).total_seconds() if updated else None,
-        rejected=Rejected(producer=_cached("rejects", 5, _producer_rejects), dead_letter=_cached("dlq", 5, _dead_letters)),
-        pipeline=_cached("pipeline", 2, _pipeline),
+        rejected=rejected,
+        pipeline=pipeline,
         tracked_keywords=settings.tracked_keywords,
         tracked_languages=settings.tracked_languages,
     )
@@ -129,15 +153,15 @@ async def stream(request: Request) -> StreamingResponse:
     whenever the counts change, and a comment every 15 s to keep the connection open."""
     pool = request.app.state.pool
 
-    def read() -> tuple | None:
-        with pool.connection() as conn:
-            return conn.execute("SELECT posts, newest_event_ms, updated_at FROM post_stats WHERE stat = 'all'").fetchone()
+    async def read() -> tuple | None:
+        async with pool.connection() as conn:
+            return await (await conn.execute(STATS_ROW)).fetchone()
 
     async def events():
         last, quiet = None, 0.0
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
-            row = await run_in_threadpool(read)
+            row = await read()
             if row and row != last:
                 last, quiet = row, 0.0
                 data = {"posts_counted": row[0], "newest_event_ms": row[1], "last_update": row[2].isoformat()}

@@ -102,3 +102,8 @@ def test_per_minute_rows_are_pruned_past_the_retention(api_db):
         conn.execute("UPDATE post_stats SET newest_event_ms = %s WHERE stat = 'all'", (NEWEST,))
         assert conn.execute("SELECT count(*) FROM hashtag_minute_counts WHERE hashtag = 'a'").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM hashtag_minute_counts").fetchone() == (4,)
+
+
+def test_nul_in_a_hashtag_parameter_is_harmless(client):
+    tl = client.get("/api/timeline", params={"hashtag": "co\x00vid", "minutes": 1}).json()
+    assert tl["series"] == [{"hashtag": "covid", "counts": [2]}]

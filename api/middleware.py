@@ -1,0 +1,79 @@
+"""ASGI middlewares (plain ASGI: Starlette's BaseHTTPMiddleware costs more than
+the queries it wraps). Metrics per route; a short-lived cache of the JSON
+answers, which change at most once per Flink checkpoint anyway."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter("api_requests_total", "HTTP requests", ["route", "status"])
+LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["route"],
+                    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+CACHE = Counter("api_cache_total", "answers served from the response cache or computed", ["result"])
+
+
+class Metrics:
+    """Counts and times every request by route template (never by raw path)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_and_record(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or scope.get("cached_route") or "unmatched"
+            if route != "/api/stream":
+                LATENCY.labels(route).observe(time.perf_counter() - start)
+            REQUESTS.labels(route, str(status)).inc()
+
+
+class ResponseCache:
+    """Serves a GET answer of the given paths from memory for `seconds` after it
+    was computed (per path and query string). 0 turns the cache off."""
+
+    def __init__(self, app, paths: set[str], seconds: float):
+        self.app, self.paths, self.seconds = app, paths, seconds
+        self.entries: dict[str, tuple[float, list[tuple[bytes, bytes]], bytes]] = {}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.paths or self.seconds <= 0:
+            return await self.app(scope, receive, send)
+        key = scope["path"] + "?" + scope["query_string"].decode("latin-1")
+        now = time.monotonic()
+        hit = self.entries.get(key)
+        if hit and now - hit[0] < self.seconds:
+            CACHE.labels("hit").inc()
+            scope["cached_route"] = scope["path"]
+            await send({"type": "http.response.start", "status": 200, "headers": hit[1]})
+            await send({"type": "http.response.body", "body": hit[2]})
+            return
+        CACHE.labels("miss").inc()
+        start: dict = {}
+        body = bytearray()
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+                if not message.get("more_body") and start.get("status") == 200:
+                    if len(self.entries) > 10_000:  # bounded: odd query strings must not grow it forever
+                        self.entries.clear()
+                    self.entries[key] = (now, list(start["headers"]), bytes(body))
+            await send(message)
+
+        await self.app(scope, receive, capture)

@@ -1,0 +1,65 @@
+"""Benchmark: /api/hashtags latency under a constant request rate on loopback.
+
+    .venv/bin/python -m bench.api_latency [--rate 500] [--seconds 20]
+
+The load tool is vegeta (built from the Go module proxy into .stack/go the
+first time). Prints p50/p99 and throughput for /api/hashtags, and for /healthz
+(one trivial query) as the baseline of the same run. It asserts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import typer
+
+REPO = Path(__file__).resolve().parent.parent
+GOPATH = REPO / ".stack" / "go"
+VEGETA = GOPATH / "bin" / "vegeta"
+API = "http://127.0.0.1:8000"
+
+
+def vegeta() -> Path:
+    if not VEGETA.exists():
+        if not shutil.which("go"):
+            raise SystemExit("the load tool vegeta is built with Go: install Go first (apt-get install golang)")
+        print("building vegeta from the Go module proxy (once)...")
+        subprocess.run(["go", "install", "github.com/tsenart/vegeta/v12@v12.12.0"], check=True,
+                       env=os.environ | {"GOPATH": str(GOPATH), "GOFLAGS": "-modcacherw"})
+    return VEGETA
+
+
+def attack(url: str, rate: int, seconds: int) -> dict:
+    tool = str(vegeta())
+    hits = subprocess.run([tool, "attack", f"-rate={rate}/s", f"-duration={seconds}s", "-timeout=5s"],
+                          input=f"GET {url}\n".encode(), capture_output=True, check=True).stdout
+    report = json.loads(subprocess.run([tool, "report", "-type=json"], input=hits, capture_output=True, check=True).stdout)
+    ms = lambda ns: ns / 1e6  # noqa: E731
+    return {"url": url, "rate": rate, "requests": report["requests"], "throughput": round(report["throughput"], 1),
+            "p50_ms": round(ms(report["latencies"]["50th"]), 2), "p99_ms": round(ms(report["latencies"]["99th"]), 2),
+            "max_ms": round(ms(report["latencies"]["max"]), 2), "success": report["success"],
+            "status_codes": report["status_codes"]}
+
+
+def main(rate: int = 500, seconds: int = 20) -> None:
+    rows = httpx.get(f"{API}/api/hashtags", params={"limit": 1000}).json()
+    print(f"setup: {platform.node()}, {os.cpu_count()} cores, the whole stack running; "
+          f"hashtag_counts has {len(rows)} rows; vegeta at {rate} req/s for {seconds} s on loopback")
+    results = [attack(f"{API}/api/hashtags?limit=20", rate, seconds), attack(f"{API}/healthz", rate, seconds)]
+    for r in results:
+        print(f"{r['url']:45} p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  max {r['max_ms']:7.2f} ms  "
+              f"{r['throughput']:7.1f} req/s  success {r['success']:.1%}")
+    print(f"p99 ratio hashtags/healthz: {results[0]['p99_ms'] / results[1]['p99_ms']:.2f}  (target: p99 <= 10 ms at 500 req/s)")
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "api_latency.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    typer.run(main)
