@@ -21,11 +21,14 @@ RUN = HOME / "run"
 SECRETS = HOME / "secrets"
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+# Where the services are: the local stack's loopback addresses, or (in Docker
+# Compose, where the init service runs these tools) the STACK_* variables.
+PG_HOST = os.environ.get("STACK_PG_HOST", "127.0.0.1")
 PG_PORT = 5432
-KAFKA = "127.0.0.1:9092"
-REGISTRY_URL = "http://127.0.0.1:8081"
-CONNECT_URL = "http://127.0.0.1:8083"
-FLINK_URL = "http://127.0.0.1:8082"
+KAFKA = os.environ.get("STACK_KAFKA", "127.0.0.1:9092")
+REGISTRY_URL = os.environ.get("STACK_REGISTRY_URL", "http://127.0.0.1:8081")
+CONNECT_URL = os.environ.get("STACK_CONNECT_URL", "http://127.0.0.1:8083")
+FLINK_URL = os.environ.get("STACK_FLINK_URL", "http://127.0.0.1:8082")
 API_URL = "http://127.0.0.1:8000"
 SERVING_DB = "tweetstream"
 
@@ -44,7 +47,10 @@ class StackError(RuntimeError):
 # --------------------------------------------------------------------------- secrets
 
 def secret(name: str) -> str:
-    """A generated password kept in .stack/secrets/<name> (0600), never in the repo."""
+    """A password: from the environment variable NAME when set (Docker Compose),
+    else generated once and kept in .stack/secrets/<name> (0600); never in the repo."""
+    if os.environ.get(name.upper()):
+        return os.environ[name.upper()]
     SECRETS.mkdir(parents=True, exist_ok=True)
     SECRETS.chmod(0o700)
     path = SECRETS / name
@@ -57,6 +63,9 @@ def secret(name: str) -> str:
 def service_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
+        # resolved by the Connect worker in connectors/*.json: ${env:NAME}
+        SINK_JDBC_URL=f"jdbc:postgresql://{PG_HOST}:{PG_PORT}/{SERVING_DB}",
+        REGISTRY_V2_URL=f"{REGISTRY_URL}/apis/registry/v2",
         PIPELINE_DB_PASSWORD=secret("pipeline_db_password"),
         APICURIO_DATASOURCE_PASSWORD=secret("registry_db_password"),
         API_DB_PASSWORD=secret("api_db_password"),
@@ -75,7 +84,7 @@ def pg_connect(user: str = "postgres", password_secret: str = "postgres_password
     import psycopg
 
     return psycopg.connect(
-        host="127.0.0.1", port=PG_PORT, user=user, password=secret(password_secret),
+        host=PG_HOST, port=PG_PORT, user=user, password=secret(password_secret),
         dbname=db, connect_timeout=3, autocommit=True,
     )
 
@@ -95,8 +104,11 @@ def java21() -> str:
 
 
 def flink_home() -> Path:
+    """The Flink distribution: FLINK_HOME when set (the flink image), else the PyPI wheels'."""
     import importlib.util
 
+    if os.environ.get("FLINK_HOME"):
+        return Path(os.environ["FLINK_HOME"])
     spec = importlib.util.find_spec("pyflink")
     if spec is None or spec.origin is None:
         raise StackError("Flink is not installed (pyflink missing): run `make install`")
@@ -105,7 +117,7 @@ def flink_home() -> Path:
 
 def flink_env() -> dict[str, str]:
     return {
-        "FLINK_CONF_DIR": str(CONF / "flink"),
+        "FLINK_CONF_DIR": os.environ.get("FLINK_CONF_DIR", str(CONF / "flink")),
         "FLINK_LOG_DIR": str(LOGS),
         "FLINK_HOME": str(flink_home()),
         # Flink's scripts look for a JVM through JAVA_HOME or PATH.

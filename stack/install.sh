@@ -29,6 +29,8 @@ command -v npm >/dev/null || need+=(npm)
 command -v curl >/dev/null || need+=(curl)
 # the dashboard's browser test drives Debian's Chromium (Playwright never downloads one)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# Docker Compose's configuration check of the two compose files (no engine needed)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   step "apt-get install ${need[*]}"
   SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo

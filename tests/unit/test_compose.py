@@ -1,0 +1,109 @@
+"""Docker Compose mirrors the local stack: both files pass a real Compose
+implementation's configuration check, and what they name (services, ports,
+configuration files, versions, connector variables, scripts) matches the local
+stack. No Docker engine runs here: nothing is started."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+from stack.common import REPO, SERVING_DB, service_env
+from stack.stackctl import SERVICES
+
+KAFKA_FILE, APPS_FILE = REPO / "docker-compose.kafka.yml", REPO / "docker-compose.yml"
+PASSWORDS = {n: "x" for n in ("POSTGRES_PASSWORD", "PIPELINE_DB_PASSWORD", "REGISTRY_DB_PASSWORD", "API_DB_PASSWORD")}
+
+
+def compose(path):
+    return yaml.safe_load(path.read_text())["services"]
+
+
+def all_services() -> dict:
+    return compose(KAFKA_FILE) | compose(APPS_FILE)
+
+
+def pom_versions() -> dict[str, str]:
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    props = ET.parse(REPO / "stack" / "pom.xml").getroot().find("m:properties", ns)
+    return {el.tag.split("}")[1]: el.text for el in props}
+
+
+@pytest.mark.parametrize("path", [KAFKA_FILE, APPS_FILE], ids=lambda p: p.name)
+def test_compose_configuration_check_passes(path, tmp_path):
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose is missing: run `make install`"
+    out = subprocess.run([tool, "-f", str(path), "config", "-q"], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", **PASSWORDS})
+    assert out.returncode == 0, out.stderr
+
+
+def test_apps_refuse_to_start_without_passwords():
+    out = subprocess.run([shutil.which("docker-compose"), "-f", str(APPS_FILE), "config", "-q"],
+                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode != 0 and "set POSTGRES_PASSWORD in .env" in out.stderr
+
+
+def test_every_local_service_is_in_compose():
+    assert set(SERVICES) | {"producer", "init"} == set(all_services())
+
+
+def test_published_ports_match_the_local_stack_on_loopback():
+    published = {name: svc.get("ports", []) for name, svc in all_services().items()}
+    for name, svc in SERVICES.items():
+        if svc.port and name != "kafka":  # the broker advertises kafka:9092, reachable in the network only
+            assert f"127.0.0.1:{svc.port}:{svc.port}" in published[name], name
+    assert all(p.startswith("127.0.0.1:") for ports in published.values() for p in ports)
+
+
+@pytest.mark.parametrize("service, config", [
+    ("kafka", "stack/kafka/server.properties"),
+    ("registry", "stack/registry/application.properties"),
+    ("connect", "stack/connect/worker.properties"),
+    ("postgres", "stack/postgres/postgresql.conf"),
+])
+def test_services_mount_the_local_configuration_file(service, config):
+    volumes = all_services()[service]["volumes"]
+    assert any(v.startswith(f"./{config}:") for v in volumes)
+    assert (REPO / config).exists()
+
+
+def test_flink_image_carries_the_local_config_and_the_pinned_jars():
+    dockerfile = (REPO / "stack" / "flink" / "Dockerfile").read_text()
+    versions = pom_versions()
+    assert f"FROM flink:{versions['flink.version']}-" in dockerfile
+    assert "COPY stack/flink/config.yaml" in dockerfile
+    for jar in (REPO / ".stack" / "dist" / "flink-jars").glob("*.jar"):  # what Maven fetched for the local stack
+        assert jar.name in dockerfile, jar.name
+
+
+def test_images_have_the_pinned_versions():
+    versions, services = pom_versions(), all_services()
+    assert services["kafka"]["image"] == f"apache/kafka:{versions['kafka.version']}"
+    assert services["registry"]["image"] == f"apicurio/apicurio-registry:{versions['apicurio.version']}"
+    assert f"FROM apache/kafka:{versions['kafka.version']}" in (REPO / "stack" / "connect" / "Dockerfile").read_text()
+
+
+def test_connector_variables_are_set_in_both_stacks():
+    used = {m for f in (REPO / "connectors").glob("*.json") for m in re.findall(r"\$\{env:(\w+)\}", f.read_text())}
+    assert used == {"SINK_JDBC_URL", "PIPELINE_DB_PASSWORD", "REGISTRY_V2_URL"}
+    assert used <= set(all_services()["connect"]["environment"])
+    assert used <= set(service_env())
+    assert all_services()["connect"]["environment"]["SINK_JDBC_URL"].endswith(f"/{SERVING_DB}")
+
+
+def test_init_runs_the_same_scripts_and_set_up_code():
+    dockerfile = (REPO / "stack" / "init" / "Dockerfile").read_text()
+    for folder in ("sql", "db", "connectors", "stack"):
+        assert f"COPY {folder} {folder}" in dockerfile
+    assert "stack.compose_init" in dockerfile
+
+
+def test_both_files_join_the_external_kafka_network():
+    for path in (KAFKA_FILE, APPS_FILE):
+        assert yaml.safe_load(path.read_text())["networks"]["default"] == {"name": "kafka-network", "external": True}
