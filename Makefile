@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STACK   := $(PY) -m stack.stackctl
 FILE    ?= samples/posts.jsonl
 
-.PHONY: help install up down status logs reset replay pipeline-apply pipeline-status test test-unit test-e2e
+.PHONY: help install up down status logs reset replay pipeline-apply pipeline-status bench test test-unit test-e2e
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ pipeline-status:  ## which pipeline version is live, and how it started
 
 replay:  ## send a replay file to the topic tweets: make replay FILE=path.jsonl
 	@$(PY) -m producer.cli replay $(FILE)
+
+bench: up  ## end-to-end benchmark (N=posts, default 1,000,000); results in bench/results/
+	@$(PY) -m bench.pipeline_bench $(if $(N),--posts $(N))
 
 test-unit: install  ## fast tests, no services
 	@$(PY) -m pytest -q tests/unit
