@@ -17,6 +17,7 @@ async def lifespan(app: FastAPI):
                                    kwargs={"autocommit": True}, timeout=5) as pool:
         app.state.pool = pool
         yield
+    stats.close()
 
 
 app = FastAPI(

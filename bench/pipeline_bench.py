@@ -175,7 +175,7 @@ def freshness(rate: int, seconds: int) -> dict:
     deadline = time.monotonic() + seconds + 60
     with httpx.Client() as client:
         while seen < n and time.monotonic() < deadline:
-            rows = client.get(f"{API}/api/hashtags", params={"limit": 5}).json()
+            rows = client.get(f"{API}/api/hashtags", params={"limit": 1000}).json()
             count = next((r["count"] for r in rows if r["hashtag"] == probe), 0)
             now = time.monotonic()
             for i in range(seen, min(count, len(sent_at))):
@@ -198,7 +198,8 @@ def _topic(name: str, partitions: int) -> str:
 
 
 def _drop_topic(name: str) -> None:
-    AdminClient({"bootstrap.servers": KAFKA}).delete_topics([name])[name].result()
+    admin = AdminClient({"bootstrap.servers": KAFKA})  # referenced until the result is in
+    admin.delete_topics([name])[name].result()
 
 
 def original_design(n: int) -> dict:

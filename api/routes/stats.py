@@ -109,6 +109,14 @@ def _dead_letters() -> int:
         return 0
 
 
+def close() -> None:
+    """At shutdown: the dead-letter consumer would go on reconnecting to a stopped broker."""
+    global _consumer
+    if _consumer is not None:
+        _consumer.close()
+        _consumer = None
+
+
 def _producer_rejects() -> int:
     if not settings.rejects_dir.is_dir():
         return 0
