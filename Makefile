@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STACK   := $(PY) -m stack.stackctl
 FILE    ?= samples/posts.jsonl
 
-.PHONY: help install up down status logs reset replay pipeline-apply pipeline-status bench test test-unit test-e2e
+.PHONY: help install up down status logs reset replay connectors pipeline-apply pipeline-status bench test test-unit test-e2e
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ logs:  ## tail of every service's log
 
 reset:  ## stop everything and delete all pipeline data (keeps installs)
 	@$(STACK) reset --yes
+
+connectors:  ## deploy every connectors/*.json with curl and wait until they run
+	@$(STACK) connectors
 
 pipeline-apply:  ## roll out the latest sql/v<N>_*.sql (VERSION=N for another, REPROCESS=1 to recount from the first post)
 	@$(STACK) pipeline-apply $(if $(VERSION),--version $(VERSION)) $(if $(REPROCESS),--reprocess)

@@ -461,6 +461,17 @@ def up(api: bool = typer.Option(True, help="also start the HTTP API")) -> None:
     console.print(f"[bold green]stack up[/] in {time.monotonic() - t0:.1f}s — dashboard: {API_URL}/")
 
 
+@app.command()
+def connectors() -> None:
+    """Deploy every connectors/*.json (curl PUT, idempotent) and wait until each task runs."""
+    try:
+        deploy_connectors()
+    except (StackError, subprocess.CalledProcessError, httpx.HTTPError) as e:
+        console.print(f"[red]✗ connectors:[/] {e}")
+        raise typer.Exit(1)
+    say("[green]✓[/] connectors running")
+
+
 @app.command("pipeline-apply")
 def pipeline_apply(
     version: int = typer.Option(None, help="the script version to roll out (default: the latest sql/v<N>_*.sql)"),

@@ -117,6 +117,14 @@ def test_up_on_a_running_stack_changes_nothing(stack):
     assert "submitting" not in out.stderr
 
 
+def test_connectors_target_redeploys_idempotently(stack):
+    out = subprocess.run(["make", "-s", "connectors"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "connectors running" in out.stderr
+    status = httpx.get("http://127.0.0.1:8083/connectors/serving-tables-sink/status").json()
+    assert status["connector"]["state"] == "RUNNING" and [t["state"] for t in status["tasks"]] == ["RUNNING"]
+
+
 def test_every_service_listens_on_loopback_only(stack):
     """No port of any stack process (and its children) is open beyond 127.0.0.1."""
     from stack.stackctl import SERVICES, process_tree, running_pid
