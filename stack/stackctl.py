@@ -7,6 +7,7 @@
     stackctl status   one line per service
     stackctl logs     tail of each service's log
     stackctl reset    down, then delete all pipeline data (keeps installs)
+    stackctl connectors / pipeline-apply / pipeline-status / pipeline-render
 
 Each service's configuration is a file under stack/<service>/; data, logs,
 pid files and generated secrets live under the stack home (.stack/ by default,
