@@ -302,6 +302,14 @@ def broker_limit(n: int) -> dict:
 
 # --------------------------------------------------------------------------- report
 
+def bottleneck(cost: dict) -> str:
+    """The stage that spent the most CPU in the throughput run: on 2 cores, the one that bounds it."""
+    total = sum(c["cpu_seconds"] for c in cost.values()) or 1
+    name, c = max(cost.items(), key=lambda item: item[1]["cpu_seconds"])
+    return (f"Bottleneck: {name}, {c['cpu_seconds']} of {total:.0f} CPU seconds ({c['cpu_seconds'] / total:.0%}). "
+            "README (Benchmarks) gives its profile and what would move it.")
+
+
 def write_results(result: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline_bench.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -314,7 +322,8 @@ def write_results(result: dict, out: Path) -> None:
         "",
         "| measure | value |",
         "|---|---|",
-        f"| pipeline, end to end ({p['posts']:,} posts, counts exact: {p['counts_exact']}) | {p['posts_per_second'] or '–':,} posts/s |",
+        f"| pipeline, end to end ({p['posts']:,} posts, counts exact: {p['counts_exact']}) | "
+        f"{format(p['posts_per_second'], ',') if p['posts_per_second'] else 'not reached in time'} posts/s |",
         f"| original 2021 design ({o['posts']:,} posts) | {o['posts_per_second']:,} posts/s |",
         f"| broker limit, produce + consume, no processing ({lim['posts']:,} posts) | {lim['posts_per_second']:,} posts/s |",
         f"| ratio pipeline / original | {result['ratios']['pipeline_over_original']} |",
@@ -325,6 +334,8 @@ def write_results(result: dict, out: Path) -> None:
         "|---|---|---|",
         *[f"| {name} | {c['cpu_seconds']} | {c['peak_pss_mib']} MiB |" for name, c in p["cost"].items()],
         f"| total | {sum(c['cpu_seconds'] for c in p['cost'].values()):.1f} | {sum(c['peak_pss_mib'] for c in p['cost'].values()):,} MiB |",
+        "",
+        bottleneck(p["cost"]),
     ]
     (out / "pipeline_bench.md").write_text("\n".join(lines) + "\n")
     try:
