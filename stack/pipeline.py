@@ -101,7 +101,7 @@ def job_version(job: dict) -> int:
     return int(job["name"].rsplit("-v", 1)[1])
 
 
-def submit(sql: str, job_name: str, restore_from: str | None = None, timeout: float = 90) -> str:
+def submit(sql: str, job_name: str, restore_from: str | None = None, timeout: float = 300) -> str:
     """Run a rendered script with the SQL client; return the id of the job it started."""
     RUN.mkdir(parents=True, exist_ok=True)
     rendered = RUN / f"{job_name}.sql"
@@ -110,7 +110,7 @@ def submit(sql: str, job_name: str, restore_from: str | None = None, timeout: fl
     init.write_text(f"SET 'execution.state-recovery.path' = '{restore_from}';\n" if restore_from else "")
     out = subprocess.run(
         ["bash", str(flink_home() / "bin" / "sql-client.sh"), "-i", str(init), "-f", str(rendered)],
-        env=service_env() | flink_env(), capture_output=True, text=True, timeout=300,
+        env=service_env() | flink_env(), capture_output=True, text=True, timeout=timeout,
     )
     (LOGS / f"sql-client-{job_name}.out").write_text(out.stdout + out.stderr)
     text = out.stdout + out.stderr
