@@ -113,7 +113,7 @@ def main() -> None:
                       f"({verdict} the {TARGET:,} posts/s target)")
     finally:
         admin.delete_topics([topic])[topic].result(15)
-        registry = SchemaRegistryClient({"url": settings.registry_url})
+        registry = SchemaRegistryClient({"url": settings.registry_url, "timeout": 30})
         for permanent in (False, True):
             try:
                 registry.delete_subject(f"{topic}-value", permanent=permanent)

@@ -56,7 +56,7 @@ class PostWriter:
         self.topic = settings.topic
         self.subject = settings.subject
         schema = Path(settings.schema_file).read_text()
-        registry = registry or SchemaRegistryClient({"url": settings.registry_url})
+        registry = registry or SchemaRegistryClient({"url": settings.registry_url, "timeout": 30})
         self.schema_id = register(registry, self.subject, schema, schema_file=str(settings.schema_file),
                                   compatibility=settings.schema_compatibility)
         self._encode = make_encoder(schema, self.schema_id, Post._fields)

@@ -60,7 +60,7 @@ def broker(stack) -> AdminClient:
 
 @pytest.fixture(scope="session")
 def registry(broker) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": REGISTRY})
+    return SchemaRegistryClient({"url": REGISTRY, "timeout": 10})
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def consume(topic: str, registry: SchemaRegistryClient, expected: int, timeout: 
               "enable.auto.commit": False}
     raw = Consumer(common)
     typed = DeserializingConsumer({**common, "key.deserializer": StringDeserializer("utf_8"),
-                                   "value.deserializer": AvroDeserializer(registry)})
+                                   "value.deserializer": AvroDeserializer(registry, conf={"subject.name.strategy.type": "TOPIC"})})
     partitions = raw.list_topics(topic, timeout=10).topics[topic].partitions
     out: dict[tuple, list] = {}
     try:

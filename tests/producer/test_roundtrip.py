@@ -25,7 +25,8 @@ def check_round_trip(topic: str, registry, expected: list[Post]) -> None:
     by_id = {p.id: p for p in expected}
     assert len(records) == len(expected) == len(by_id)
     schema_id = registry.get_latest_version(f"{topic}-value").schema_id
-    reference = AvroSerializer(registry, SCHEMA, conf={"auto.register.schemas": False, "use.latest.version": True})
+    reference = AvroSerializer(registry, SCHEMA, conf={"auto.register.schemas": False, "use.latest.version": True,
+                                                     "subject.name.strategy.type": "TOPIC"})
     ctx = SerializationContext(topic, MessageField.VALUE)
     for key, value, raw in records:
         assert value == by_id[key].to_record()          # read back identically, key = post id
