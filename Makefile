@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STACK   := $(PY) -m stack.stackctl
 FILE    ?= samples/posts.jsonl
 
-.PHONY: help install up down status logs reset replay connectors pipeline-apply pipeline-status bench test test-unit test-e2e
+.PHONY: help install up down status logs reset replay connectors pipeline-apply pipeline-status bench test test-unit test-e2e test-faults
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ test-unit: install  ## fast tests, no services
 
 test-e2e: install  ## end-to-end tests on the real stack (started if needed)
 	@$(PY) -m pytest -q tests/e2e
+
+test-faults: install  ## the long fault suite: kill -9 every service, 3 rounds, 1,000,000 posts (FAULT_POSTS, FAULT_ROUNDS)
+	@FAULT_POSTS=$${FAULT_POSTS:-1000000} FAULT_ROUNDS=$${FAULT_ROUNDS:-3} $(PY) -m pytest -q -s tests/reliability
 
 test: install  ## everything CI runs
 	@$(PY) -m pytest -q tests

@@ -14,7 +14,9 @@ from .routes import counts, health, stats
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     async with AsyncConnectionPool(settings.conninfo(), min_size=2, max_size=settings.pool_max_size,
-                                   kwargs={"autocommit": True}, timeout=5) as pool:
+                                   kwargs={"autocommit": True}, timeout=5,
+                                   # a connection broken by a database restart is replaced, not handed out
+                                   check=AsyncConnectionPool.check_connection) as pool:
         app.state.pool = pool
         yield
     stats.close()

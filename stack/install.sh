@@ -61,11 +61,20 @@ if ! fresh flink <(echo "$flink_req"); then
 fi
 
 # --- JVM parts from Maven Central ------------------------------------------
-if ! fresh maven "$repo/stack/pom.xml" "$repo/stack/connect/apicurio-converter/pom.xml"; then
-  step "mvn package (stack/pom.xml): Kafka, Connect plugins, Apicurio Registry, Flink jars"
+# Inputs: the POMs, and the sources of the one module that is compiled (our Flink
+# format, stack/flink/lenient-format), sorted so that the stamp is stable.
+lenient=$repo/stack/flink/lenient-format
+mapfile -t maven_inputs < <(
+  echo "$repo/stack/pom.xml"
+  echo "$repo/stack/connect/apicurio-converter/pom.xml"
+  find "$lenient/pom.xml" "$lenient/src" -type f | LC_ALL=C sort
+)
+if ! fresh maven "${maven_inputs[@]}"; then
+  step "mvn package (stack/pom.xml): Kafka, Connect plugins, Apicurio Registry, Flink jars, lenient format"
   rm -rf "$dist/kafka" "$dist/connect-plugins" "$dist/registry" "$dist/flink-jars" "$dist/markers"
+  # also compiles and tests stack/flink/lenient-format, whose jar lands in flink-jars/
   mvn -B -q -f "$repo/stack/pom.xml" -Dstack.dist="$dist" package
-  done_ maven "$repo/stack/pom.xml" "$repo/stack/connect/apicurio-converter/pom.xml"
+  done_ maven "${maven_inputs[@]}"
 fi
 
 # Flink loads connectors and formats from its lib/; the SQL client needs the gateway in opt/.

@@ -15,17 +15,20 @@ from pathlib import Path
 import httpx
 
 from .common import (
-    FLINK_URL, KAFKA, LOGS, REGISTRY_URL, REPO, RUN, StackError, _tail_text, flink_env, flink_home,
+    DATA, FLINK_URL, KAFKA, LOGS, REGISTRY_URL, REPO, RUN, StackError, _tail_text, flink_env, flink_home,
     say, service_env,
 )
 
 SQL_DIR = REPO / "sql"
+CHECKPOINTS = DATA / "flink" / "checkpoints"  # execution.checkpointing.dir (stackctl sets it)
 STOPWORDS_DIR = SQL_DIR / "stopwords"
 JOB_PREFIX = "tweetstream-pipeline"
 VERSION_FILE = re.compile(r"^v(\d+)_[\w-]+\.sql$")
-# the tables the pipeline serves, emptied before a reprocess rebuilds them
-SERVING_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts",
-                  "trending_hashtags", "post_stats")
+# the pipeline's counting tables, and with the records it set aside, what it serves
+# (each one an upsert topic and a PostgreSQL table; emptied before a reprocess rebuilds them)
+COUNT_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts",
+                "trending_hashtags", "post_stats")
+SERVING_TABLES = (*COUNT_TABLES, "rejected_posts")
 
 
 @dataclass(frozen=True)
@@ -241,14 +244,25 @@ def _record(target: Target, script: Script, sql: str, job_id: str, mode: str) ->
     }, indent=2))
 
 
+def latest_checkpoint(job_id: str) -> str | None:
+    """The newest completed checkpoint Flink kept for a job (it keeps them when the
+    job is cancelled or its JobManager dies: RETAIN_ON_CANCELLATION)."""
+    done = [d for d in (CHECKPOINTS / job_id).glob("chk-*") if (d / "_metadata").exists()]
+    return str(max(done, key=lambda d: int(d.name[4:]))) if done else None
+
+
 def ensure_running(target: Target = Target(), reprocess_hook=None) -> dict:
-    """`make up`: keep a live job; else start the latest script, from the savepoint
-    `down` left when there is one."""
+    """`make up` and the supervisor: keep a live job; else start the latest script
+    from where the last job stopped: the savepoint `down` left, or the newest
+    checkpoint of a job that crashed with its JobManager."""
     job = live_job(target.job_prefix)
     if job:
         return job
-    saved = _read(target.savepoint_file)
-    start(latest(), saved.get("location"), target, reprocess_hook if saved else None)
+    saved, live = _read(target.savepoint_file), _read(target.live_file)
+    restore = saved.get("location") or (latest_checkpoint(live["job_id"]) if live.get("job_id") else None)
+    if restore is None and live:
+        say("[yellow]flink: no savepoint or checkpoint of the last job; recounting from the first post[/]")
+    start(latest(), restore, target, reprocess_hook if (saved or live) else None)
     target.savepoint_file.unlink(missing_ok=True)
     return live_job(target.job_prefix)
 

@@ -7,6 +7,7 @@
     stackctl status   one line per service
     stackctl logs     tail of each service's log
     stackctl reset    down, then delete all pipeline data (keeps installs)
+    stackctl supervise  (started by `up`) restart crashed services, resume the job
     stackctl connectors / pipeline-apply / pipeline-status / pipeline-render
 
 Each service's configuration is a file under stack/<service>/; data, logs,
@@ -17,6 +18,8 @@ git-ignored). Everything binds to 127.0.0.1.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -245,10 +248,18 @@ def services() -> list[Service]:
                      "--app-dir", str(REPO), "--no-access-log"],
             lambda: http_ok(f"{API_URL}/healthz"), timeout=60,
         ),
+        # restarts whatever above crashes, resumes the Flink job, restarts failed connector tasks
+        Service(
+            "supervisor", 0,
+            lambda: [sys.executable, "-m", "stack.stackctl", "supervise"],
+            lambda: running_pid("supervisor") is not None, timeout=10,
+        ),
     ]
 
 
 SERVICES = {s.name: s for s in services()}
+# one-time set-up a service needs before its (re)start
+BEFORE: dict[str, Callable[[], None]] = {}
 
 
 # --------------------------------------------------------------------------- one-time set-up steps
@@ -321,7 +332,7 @@ def format_kafka() -> None:
 
 
 def create_topics() -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
     spec = {k: v for k, v in json.loads((CONF / "kafka" / "topics.json").read_text()).items() if not k.startswith("_")}
     admin = AdminClient({"bootstrap.servers": KAFKA})
@@ -330,6 +341,12 @@ def create_topics() -> None:
     for name, fut in admin.create_topics(new).items() if new else []:
         fut.result()
         say(f"[bold]kafka[/]: created topic {name}")
+    # topics made by an older topics.json get its current settings
+    changed = [ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[
+                   ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET) for k, v in t["config"].items()])
+               for name, t in spec.items() if name in existing and t.get("config")]
+    for fut in admin.incremental_alter_configs(changed).values() if changed else []:
+        fut.result()
 
 
 def sink_lag() -> int:
@@ -391,6 +408,76 @@ def deploy_connectors() -> None:
         time.sleep(1)
 
 
+BEFORE.update({"postgres": init_postgres, "kafka": format_kafka, "flink-jobmanager": make_flink_dirs})
+
+
+@contextlib.contextmanager
+def control_lock(wait: bool = True):
+    """One controller at a time: `up`/`down` and each supervisor round."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    with open(RUN / "control.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def restart_failed_connector_tasks() -> list[str]:
+    """Connect never restarts a FAILED task by itself (e.g. after the database was away too long)."""
+    restarted = []
+    for name in httpx.get(f"{CONNECT_URL}/connectors", timeout=5).json():
+        st = httpx.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=5).json()
+        if st["connector"]["state"] == "FAILED" or any(t["state"] == "FAILED" for t in st.get("tasks", [])):
+            httpx.post(f"{CONNECT_URL}/connectors/{name}/restart",
+                       params={"includeTasks": "true", "onlyFailed": "true"}, timeout=10)
+            restarted.append(name)
+    return restarted
+
+
+def heal() -> list[str]:
+    """One supervisor round: restart every crashed service (its pid file is there, its
+    process is not: `down` removes pid files), resume the Flink job from its latest
+    checkpoint when it is gone, restart failed connector tasks. Returns what it did."""
+    done = []
+    for svc in SERVICES.values():
+        if svc.name == "supervisor" or not _pidfile(svc.name).exists() or running_pid(svc.name):
+            continue
+        t0 = time.monotonic()
+        say(f"[yellow]{svc.name} is not running: restarting it[/]")
+        launch(svc.name, BEFORE.get(svc.name))
+        await_healthy(svc.name)
+        done.append(f"restarted {svc.name} in {time.monotonic() - t0:.1f}s")
+        if svc.name == "flink-jobmanager" and not _wait(flink_tm_healthy, 30):
+            # the TaskManager lost its JobManager and did not register with the new one
+            SERVICES["flink-taskmanager"].stop(timeout=10)
+            launch("flink-taskmanager")
+            await_healthy("flink-taskmanager")
+            done.append("restarted flink-taskmanager (it did not re-register)")
+    if running_pid("flink-jobmanager") and flink_tm_healthy() and pipeline.live_job() is None:
+        say("[yellow]the Flink job is gone: resuming it[/]")
+        job = pipeline.ensure_running(reprocess_hook=empty_serving_tables)
+        done.append(f"resumed Flink job {job['jid']}")
+    if running_pid("connect") and connect_healthy():
+        done += [f"restarted failed tasks of connector {n}" for n in restart_failed_connector_tasks()]
+    for line in done:
+        say(f"[green]✓[/] {line}")
+    return done
+
+
+def _wait(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.5)
+    return False
+
+
 # --------------------------------------------------------------------------- commands
 
 def ensure_installed() -> None:
@@ -429,6 +516,12 @@ def await_healthy(name: str) -> None:
 def up(api: bool = typer.Option(True, help="also start the HTTP API")) -> None:
     """Start the whole stack (idempotent) and return when everything is healthy."""
     t0 = time.monotonic()
+    with control_lock():
+        _up(api)
+    console.print(f"[bold green]stack up[/] in {time.monotonic() - t0:.1f}s — dashboard: {API_URL}/")
+
+
+def _up(api: bool) -> None:
     try:
         ensure_installed()
         for d in (DATA, LOGS, RUN):
@@ -456,10 +549,10 @@ def up(api: bool = typer.Option(True, help="also start the HTTP API")) -> None:
         say("[green]✓[/] connectors running")
         if api:
             await_healthy("api")
+        launch("supervisor")
     except (StackError, subprocess.CalledProcessError, httpx.HTTPError) as e:
         console.print(f"[red]✗ stack start failed:[/] {e}")
         raise typer.Exit(1)
-    console.print(f"[bold green]stack up[/] in {time.monotonic() - t0:.1f}s — dashboard: {API_URL}/")
 
 
 @app.command()
@@ -508,8 +601,30 @@ def pipeline_render(version: int = typer.Option(None, help="default: the latest"
 
 
 @app.command()
+def supervise(interval: float = typer.Option(2.0, help="seconds between rounds")) -> None:
+    """Watch the stack (started by `up`, stopped by `down`): restart what crashes, like
+    Docker's restart policy, and put the pipeline back where it was."""
+    say("supervisor watching the stack")
+    while True:
+        with control_lock(wait=False) as mine:
+            if mine:
+                try:
+                    heal()
+                except (StackError, subprocess.CalledProcessError, httpx.HTTPError, OSError) as e:
+                    say(f"[red]supervisor: {e}[/] (trying again)")
+        time.sleep(interval)
+
+
+@app.command()
 def down() -> None:
     """Stop what this controller started, the Flink job with a savepoint first."""
+    if SERVICES["supervisor"].stop():  # first, or it would restart what is being stopped
+        say("stopped supervisor")
+    with control_lock():
+        _down()
+
+
+def _down() -> None:
     if running_pid("flink-jobmanager"):
         try:
             pipeline.stop_for_shutdown()

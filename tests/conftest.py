@@ -3,6 +3,7 @@ when it is not already up, and stopped again at the end if the session started i
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,11 @@ def _stack_healthy() -> bool:
 @pytest.fixture(scope="session")
 def stack():
     started_here = False
+    if os.environ.get("STACK_KEEP") == "1":  # someone else runs the stack: never start or stop it
+        if not _stack_healthy():
+            pytest.fail("STACK_KEEP=1 but the stack is not healthy", pytrace=False)
+        yield
+        return
     if not _stack_healthy():
         up = subprocess.run([*STACKCTL, "up"], cwd=REPO, capture_output=True, text=True)
         if up.returncode != 0:

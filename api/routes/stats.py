@@ -7,10 +7,11 @@ import asyncio
 import json
 import threading
 import time
+from typing import Annotated
 from datetime import datetime, timezone
 
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -23,6 +24,8 @@ router = APIRouter(prefix="/api", tags=["stats"])
 
 class Rejected(BaseModel):
     producer: int = Field(description="input lines the producer rejected (kept in its rejects files)")
+    pipeline: int = Field(description="records of the topic tweets that were not valid posts, set aside "
+                                      "by the pipeline (listed by /api/rejects)")
     dead_letter: int = Field(description="records the sink could not write (topic %s)" % settings.dead_letter_topic)
 
 
@@ -123,10 +126,9 @@ def _producer_rejects() -> int:
     return sum(sum(1 for _ in f.open("rb")) for f in settings.rejects_dir.glob("*.jsonl"))
 
 
-def _outside() -> tuple[Rejected, Pipeline]:
+def _outside() -> tuple[int, int, Pipeline]:
     """What other services say (blocking calls, each cached): run in a worker thread."""
-    rejected = Rejected(producer=_cached("rejects", 5, _producer_rejects), dead_letter=_cached("dlq", 5, _dead_letters))
-    return rejected, _cached("pipeline", 2, _pipeline)
+    return _cached("rejects", 5, _producer_rejects), _cached("dlq", 5, _dead_letters), _cached("pipeline", 2, _pipeline)
 
 
 def _ms(ms: int | None) -> datetime | None:
@@ -134,6 +136,7 @@ def _ms(ms: int | None) -> datetime | None:
 
 
 STATS_ROW = "SELECT posts, newest_event_ms, updated_at FROM post_stats WHERE stat = 'all'"
+REJECTED_ROW = "SELECT posts FROM post_stats WHERE stat = 'rejected'"
 
 
 @router.get("/stats", response_model=Stats)
@@ -141,7 +144,9 @@ async def stats(conn: Conn) -> Stats:
     """Posts counted, freshness, rejects and dead letters, pipeline health."""
     row = await (await conn.execute(STATS_ROW)).fetchone()
     posts, newest, updated = row if row else (0, None, None)
-    rejected, pipeline = await run_in_threadpool(_outside)
+    set_aside = await (await conn.execute(REJECTED_ROW)).fetchone()
+    producer_rejects, dead_letters, pipeline = await run_in_threadpool(_outside)
+    rejected = Rejected(producer=producer_rejects, pipeline=set_aside[0] if set_aside else 0, dead_letter=dead_letters)
     return Stats(
         posts_counted=posts,
         newest_event=_ms(newest),
@@ -152,6 +157,28 @@ async def stats(conn: Conn) -> Stats:
         tracked_keywords=settings.tracked_keywords,
         tracked_languages=settings.tracked_languages,
     )
+
+
+class RejectedPost(BaseModel):
+    tweets_partition: int = Field(description="where the record is in the topic tweets: partition ...")
+    tweets_offset: int = Field(description="... and offset")
+    reason: str
+    post_id: str | None
+    text_preview: str | None = Field(description="the first 280 characters of its text, if it had one")
+    raw_bytes: int | None = Field(description="size of the copy kept of a record that could not be decoded")
+    rejected_at: datetime
+
+
+@router.get("/rejects", response_model=list[RejectedPost])
+async def rejects(conn: Conn, limit: Annotated[int, Query(ge=1, le=1000, description="how many, 1 to 1000")] = 20
+                  ) -> list[RejectedPost]:
+    """The records the pipeline set aside, newest first (the whole copy is in the
+    table rejected_posts and the topic of the same name)."""
+    rows = await (await conn.execute(
+        "SELECT tweets_partition, tweets_offset, reason, post_id, text_preview, length(raw_value), rejected_at"
+        " FROM rejected_posts ORDER BY rejected_at DESC, tweets_partition, tweets_offset DESC LIMIT %s", (limit,))).fetchall()
+    return [RejectedPost(tweets_partition=r[0], tweets_offset=r[1], reason=r[2], post_id=r[3], text_preview=r[4],
+                         raw_bytes=r[5], rejected_at=r[6]) for r in rows]
 
 
 @router.get("/stream", response_class=StreamingResponse,

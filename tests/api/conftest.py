@@ -31,8 +31,12 @@ FIXTURE_ROWS = {
     "unigram_minute_counts": [(NEWEST_MINUTE, "dose", 2), (NEWEST_MINUTE - 30 * MIN, "vaccin", 7)],
     "trending_hashtags": [(1, "covid", NEWEST_MINUTE, 5, 4, 3.0), (2, "vaccin", NEWEST_MINUTE, 3, 0, 4.0),
                           (3, "old", NEWEST_MINUTE - 60 * MIN, 9, 0, 10.0)],
-    "post_stats": [("all", 42, NEWEST)],
+    "post_stats": [("all", 42, NEWEST), ("rejected", 2, None)],
+    "rejected_posts": [(0, 7, "IOException: Unknown data format. Magic number does not match", None, None, b"\x01junk"),
+                       (1, 3, "text longer than 25000 characters (1048576)", "big-1", "aaaa", None)],
 }
+COLUMNS = {"post_stats": "(stat, posts, newest_event_ms)",
+           "rejected_posts": "(tweets_partition, tweets_offset, reason, post_id, text_preview, raw_value)"}
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +50,7 @@ def api_db(stack):
                 conn.execute(script.read_text())
             for table, rows in FIXTURE_ROWS.items():
                 marks = ", ".join(["%s"] * len(rows[0]))
-                columns = "(stat, posts, newest_event_ms)" if table == "post_stats" else ""
+                columns = COLUMNS.get(table, "")
                 for row in rows:
                     conn.execute(f"INSERT INTO {table} {columns} VALUES ({marks})", row)
         yield name

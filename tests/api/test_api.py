@@ -58,7 +58,18 @@ def test_stats(client):
     assert s["freshness_seconds"] >= 0
     assert s["tracked_keywords"] == ["covid", "vaccin", "COVID-19", "corona virus"]
     assert set(s["pipeline"]) == {"flink_job", "version", "connectors", "healthy"}
-    assert set(s["rejected"]) == {"producer", "dead_letter"}
+    assert set(s["rejected"]) == {"producer", "pipeline", "dead_letter"}
+    assert s["rejected"]["pipeline"] == 2
+
+
+def test_rejects_lists_what_the_pipeline_set_aside_newest_first(client):
+    got = client.get("/api/rejects", params={"limit": 5}).json()
+    assert [(r["tweets_partition"], r["tweets_offset"], r["reason"], r["post_id"], r["text_preview"], r["raw_bytes"])
+            for r in got] == [
+        (1, 3, "text longer than 25000 characters (1048576)", "big-1", "aaaa", None),
+        (0, 7, "IOException: Unknown data format. Magic number does not match", None, None, 5),
+    ]
+    assert client.get("/api/rejects", params={"limit": 1}).json()[0]["tweets_offset"] == 3
 
 
 @pytest.mark.parametrize("path, params, message", [

@@ -13,6 +13,7 @@ import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
+from stack import pipeline
 from tests import reference
 
 HERE = Path(__file__).resolve().parent
@@ -78,8 +79,9 @@ def expected(posts: list[dict]) -> dict:
 
 def main() -> None:
     posts = make_input()
-    (HERE / "v1_counts.input.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts), encoding="utf-8")
-    (HERE / "v1_counts.expected.json").write_text(json.dumps(expected(posts), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    stem = pipeline.latest().path.stem  # the rules do not change with the script: its golden files
+    (HERE / f"{stem}.input.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts), encoding="utf-8")
+    (HERE / f"{stem}.expected.json").write_text(json.dumps(expected(posts), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"{len(posts)} posts; expected outputs written")
 
 

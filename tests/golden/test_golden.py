@@ -18,7 +18,7 @@ from stack import pipeline
 from tests.kafka_tables import create_topics, delete_topics, read_table
 
 HERE = Path(__file__).resolve().parent
-OUTPUTS = pipeline.SERVING_TABLES
+OUTPUTS = pipeline.COUNT_TABLES
 
 
 def as_golden(name: str, table: dict[tuple, dict]):
@@ -53,7 +53,7 @@ def test_script_matches_its_golden_outputs(stack, script):
     expected = json.loads((HERE / f"{script.path.stem}.expected.json").read_text(encoding="utf-8"))
     prefix = f"golden_{uuid.uuid4().hex[:8]}_"
     target = pipeline.Target(prefix)
-    topics = [prefix + "tweets"] + [prefix + name for name in OUTPUTS]
+    topics = [prefix + "tweets"] + [prefix + name for name in pipeline.SERVING_TABLES]
     create_topics(topics)
     job_id = None
     try:

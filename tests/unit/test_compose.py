@@ -50,7 +50,14 @@ def test_apps_refuse_to_start_without_passwords():
 
 
 def test_every_local_service_is_in_compose():
-    assert set(SERVICES) | {"producer", "init"} == set(all_services())
+    # the local supervisor's job is Compose's restart policy
+    assert set(SERVICES) - {"supervisor"} | {"producer", "init"} == set(all_services())
+
+
+def test_compose_restarts_what_crashes():
+    policies = {name: svc.get("restart") for name, svc in all_services().items()}
+    assert policies == {**{n: "unless-stopped" for n in set(SERVICES) - {"supervisor"}},
+                        "producer": "on-failure", "init": "no"}
 
 
 def test_published_ports_match_the_local_stack_on_loopback():

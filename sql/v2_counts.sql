@@ -1,6 +1,7 @@
--- Pipeline version 1: deduplicated hashtag and word counts, all time and per
--- minute, and trending hashtags. One Flink SQL job (one source read, one
--- checkpoint), submitted by `make up` / `make pipeline-apply`.
+-- Pipeline version 2: deduplicated hashtag and word counts, all time and per
+-- minute, and trending hashtags; records that are not valid posts are set
+-- aside in rejected_posts (v1 stopped on them). One Flink SQL job (one source
+-- read, one checkpoint), submitted by `make up` / `make pipeline-apply`.
 --
 -- These placeholders are filled in when the script is submitted:
 --   ${KAFKA}         the brokers                     ${REGISTRY} the registry's Confluent API
@@ -26,12 +27,22 @@ SET 'table.exec.source.idle-timeout' = '5 s';
 SET 'table.local-time-zone' = 'UTC';
 
 -- Posts as the producer writes them (schemas/post.avsc, subject tweets-value).
+-- The lenient format (stack/flink/lenient-format) decodes them like
+-- avro-confluent, but a record it cannot decode (wrong magic byte, unknown
+-- schema id, corrupt Avro) becomes a row with every field NULL, the reason in
+-- decode_error and its bytes in raw_value, instead of stopping the job. (A
+-- registry it cannot reach still stops it: Flink retries until it is back.)
 CREATE TABLE tweets (
-  `id`         STRING NOT NULL,
-  `text`       STRING,
-  `created_at` BIGINT,
-  `proc_time`  AS PROCTIME(),
-  `event_time` AS TO_TIMESTAMP_LTZ(`created_at`, 3),
+  `id`            STRING,
+  `text`          STRING,
+  `created_at`    BIGINT,
+  `decode_error`  STRING METADATA FROM 'value.error' VIRTUAL,
+  `raw_value`     BYTES  METADATA FROM 'value.raw' VIRTUAL,
+  `src_partition` INT    METADATA FROM 'partition' VIRTUAL,
+  `src_offset`    BIGINT METADATA FROM 'offset' VIRTUAL,
+  `proc_time`     AS PROCTIME(),
+  -- a rejected record has no time: 0 never moves the watermark
+  `event_time`    AS TO_TIMESTAMP_LTZ(COALESCE(`created_at`, 0), 3),
   -- posts may arrive up to 5 s out of order before trending windows close
   WATERMARK FOR `event_time` AS `event_time` - INTERVAL '5' SECOND
 ) WITH (
@@ -41,8 +52,8 @@ CREATE TABLE tweets (
   'properties.group.id' = '${TOPIC_PREFIX}tweetstream-flink',
   'properties.isolation.level' = 'read_committed',
   'scan.startup.mode' = 'earliest-offset',
-  'value.format' = 'avro-confluent',
-  'value.avro-confluent.url' = '${REGISTRY}'
+  'value.format' = 'lenient-avro-confluent',
+  'value.lenient-avro-confluent.url' = '${REGISTRY}'
 );
 
 -- ---------------------------------------------------------------- output tables
@@ -168,7 +179,46 @@ CREATE TABLE post_stats (
   'properties.transaction.timeout.ms' = '900000'
 );
 
+-- Records that are not valid posts, set aside: keyed by where they are in the
+-- topic tweets; raw_value holds the bytes of a record that could not be decoded.
+CREATE TABLE rejected_posts (
+  `tweets_partition` INT    NOT NULL,
+  `tweets_offset`    BIGINT NOT NULL,
+  `reason`           STRING NOT NULL,
+  `post_id`          STRING,
+  `text_preview`     STRING,
+  `raw_value`        BYTES,
+  PRIMARY KEY (`tweets_partition`, `tweets_offset`) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${TOPIC_PREFIX}rejected_posts',
+  'properties.bootstrap.servers' = '${KAFKA}',
+  'key.format' = 'avro-confluent',
+  'key.avro-confluent.url' = '${REGISTRY}',
+  'value.format' = 'avro-confluent',
+  'value.avro-confluent.url' = '${REGISTRY}',
+  'value.fields-include' = 'EXCEPT_KEY',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${TOPIC_PREFIX}rejected_posts',
+  'properties.transaction.timeout.ms' = '900000',
+  -- a rejected record may be as large as the topic tweets allows (4 MiB)
+  'properties.max.request.size' = '8388608'
+);
+
 -- ---------------------------------------------------------------- views
+
+-- Every record with the reason it is rejected, or NULL when it is a valid post.
+-- 25,000 characters is X's longest post; anything longer is not a post.
+CREATE TEMPORARY VIEW checked_posts AS
+SELECT *,
+  CASE
+    WHEN `decode_error` IS NOT NULL THEN `decode_error`
+    WHEN `id` IS NULL OR CHAR_LENGTH(`id`) = 0 THEN 'no post id'
+    WHEN `text` IS NULL THEN 'no text'
+    WHEN `created_at` IS NULL THEN 'no created_at'
+    WHEN CHAR_LENGTH(`text`) > 25000 THEN 'text longer than 25000 characters (' || CAST(CHAR_LENGTH(`text`) AS STRING) || ')'
+  END AS reject_reason
+FROM tweets;
 
 -- Each post id once: the first copy wins; later copies (reconnects, replays)
 -- are dropped. The ids are remembered for 36 h (table.exec.state.ttl above).
@@ -176,7 +226,8 @@ CREATE TEMPORARY VIEW unique_posts AS
 SELECT `id`, `text`, `created_at`, `event_time`
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY `id` ORDER BY `proc_time` ASC) AS copy_number
-  FROM tweets
+  FROM checked_posts
+  WHERE reject_reason IS NULL
 )
 WHERE copy_number = 1;
 
@@ -223,10 +274,24 @@ WHERE CHAR_LENGTH(REGEXP_REPLACE(word, '\p{M}', '')) >= 2
 -- minute whenever it arrives within that time.
 EXECUTE STATEMENT SET
 BEGIN
+  -- 'all': posts counted; 'rejected': records set aside. (One INSERT per sink
+  -- table: two would share its transactional ids.)
   INSERT INTO post_stats
   SELECT /*+ STATE_TTL('p' = '0') */ stat, COUNT(*), MAX(`created_at`)
-  FROM (SELECT 'all' AS stat, `created_at` FROM unique_posts) p
+  FROM (
+    SELECT 'all' AS stat, `created_at` FROM unique_posts
+    UNION ALL
+    SELECT 'rejected' AS stat, CAST(NULL AS BIGINT) FROM checked_posts WHERE reject_reason IS NOT NULL
+  ) p
   GROUP BY stat;
+
+  -- Rejected records, each one set aside.
+  INSERT INTO rejected_posts
+  SELECT `src_partition`, `src_offset`, reject_reason, `id`,
+         -- the start of the text, without control characters (PostgreSQL refuses NUL)
+         REGEXP_REPLACE(SUBSTRING(`text`, 1, 280), '\p{Cc}', ' '), `raw_value`
+  FROM checked_posts
+  WHERE reject_reason IS NOT NULL;
 
   INSERT INTO hashtag_counts
   SELECT /*+ STATE_TTL('h' = '0') */ hashtag, COUNT(*) FROM hashtags h GROUP BY hashtag;

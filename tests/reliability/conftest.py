@@ -1,0 +1,126 @@
+"""What the fault tests share: the pipeline's progress, the serving tables as
+numbers, and killing a service the way a crash would (kill -9, whole process group)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+
+import httpx
+import psycopg
+import pytest
+
+from stack import pipeline, stackctl
+from stack.common import CONNECT_URL, KAFKA
+from tests.conftest import secret
+
+
+def serving_db():
+    return psycopg.connect(host="127.0.0.1", port=5432, dbname="tweetstream", user="api_reader",
+                           password=secret("api_db_password"), autocommit=True, connect_timeout=3)
+
+
+def source_lag(topic: str = "tweets", group: str = "tweetstream-flink") -> int:
+    """Posts in `topic` the Flink job has not yet checkpointed past (it commits its
+    offsets to Kafka when a checkpoint completes, i.e. when its output is committed)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": KAFKA, "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = [TopicPartition(topic, p) for p in c.list_topics(topic, timeout=10).topics[topic].partitions]
+        lag = 0
+        for tp in c.committed(parts, timeout=10):
+            _, high = c.get_watermark_offsets(tp, timeout=10)
+            lag += high - max(tp.offset, 0)
+        return lag
+    finally:
+        c.close()
+
+
+def wait_caught_up(timeout: float = 600) -> float:
+    """Until Flink has consumed every post and the sink has written every update,
+    twice in a row; returns the seconds it took."""
+    t0 = time.monotonic()
+    calm = 0
+    while time.monotonic() - t0 < timeout:
+        try:
+            calm = calm + 1 if source_lag() == 0 and stackctl.sink_lag() == 0 else 0
+        except Exception:  # a service is still coming back
+            calm = 0
+        if calm >= 2:
+            return time.monotonic() - t0
+        time.sleep(3)
+    raise AssertionError(f"the pipeline did not catch up within {timeout:.0f}s "
+                         f"(source lag {source_lag()}, sink lag {stackctl.sink_lag()})")
+
+
+def snapshot() -> dict[str, Counter]:
+    """The serving tables' counts, keyed like the reference's counters."""
+    with serving_db() as db:
+        return {
+            "hashtags": Counter(dict(db.execute("SELECT hashtag, count FROM hashtag_counts").fetchall())),
+            "words": Counter(dict(db.execute("SELECT word, count FROM unigram_counts").fetchall())),
+            "hashtag_minutes": Counter({(m, h): c for m, h, c in db.execute(
+                "SELECT minute_ms, hashtag, count FROM hashtag_minute_counts").fetchall()}),
+            "word_minutes": Counter({(m, w): c for m, w, c in db.execute(
+                "SELECT minute_ms, word, count FROM unigram_minute_counts").fetchall()}),
+            "posts": Counter({"all": (db.execute("SELECT posts FROM post_stats WHERE stat = 'all'").fetchone() or [0])[0]}),
+        }
+
+
+def dead_letters() -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": KAFKA, "group.id": "fault-tests"})
+    try:
+        low, high = c.get_watermark_offsets(TopicPartition("dlq_sink", 0), timeout=10)
+        return high - low
+    finally:
+        c.close()
+
+
+def kill(service: str) -> int:
+    """kill -9 a service's whole process group, as a crashed container; returns the dead pid."""
+    pid = stackctl.running_pid(service)
+    assert pid, f"{service} is not running"
+    os.killpg(pid, signal.SIGKILL)
+    return pid
+
+
+def pipeline_running() -> bool:
+    """Every service healthy, the Flink job running, every connector task running."""
+    try:
+        if not all(stackctl.running_pid(s.name) and s.healthy() for s in stackctl.SERVICES.values()):
+            return False
+        job = pipeline.live_job()
+        if not job or job["state"] != "RUNNING":
+            return False
+        for name in httpx.get(f"{CONNECT_URL}/connectors", timeout=3).json():
+            st = httpx.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=3).json()
+            if not st.get("tasks") or any(t["state"] != "RUNNING" for t in st["tasks"]):
+                return False
+        return True
+    except (httpx.HTTPError, ValueError, KeyError, OSError):
+        return False
+
+
+def wait_recovered(service: str, dead_pid: int, timeout: float = 300) -> float:
+    """Seconds from now until the supervisor restarted `service` (a new process)
+    and the whole pipeline runs again."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        pid = stackctl.running_pid(service)
+        if pid and pid != dead_pid and pipeline_running():
+            return time.monotonic() - t0
+        time.sleep(0.5)
+    raise AssertionError(f"{service} did not recover within {timeout:.0f}s:\n"
+                         + stackctl._tail(stackctl.SERVICES["supervisor"].log, 30))
+
+
+@pytest.fixture
+def quiet_pipeline(stack):
+    """The stack, caught up: what is in PostgreSQL is the pipeline's whole answer so far."""
+    wait_caught_up()
+    yield
