@@ -45,9 +45,13 @@ class ResponseCache:
     """Serves a GET answer of the given paths from memory for `seconds` after it
     was computed (per path and query string). 0 turns the cache off."""
 
-    def __init__(self, app, paths: set[str], seconds: float):
+    def __init__(self, app, paths: set[str], seconds: float, max_entries: int = 10_000, max_bytes: int = 32 * 2**20):
         self.app, self.paths, self.seconds = app, paths, seconds
+        # bounded: odd query strings must not grow it forever, in entries or in bytes
+        # (every distinct query string is an entry; a 64 KiB one can echo back as much)
+        self.max_entries, self.max_bytes = max_entries, max_bytes
         self.entries: dict[str, tuple[float, list[tuple[bytes, bytes]], bytes]] = {}
+        self.size = 0  # bytes of the keys and bodies held
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.paths or self.seconds <= 0:
@@ -71,9 +75,23 @@ class ResponseCache:
             elif message["type"] == "http.response.body":
                 body.extend(message.get("body", b""))
                 if not message.get("more_body") and start.get("status") == 200:
-                    if len(self.entries) > 10_000:  # bounded: odd query strings must not grow it forever
-                        self.entries.clear()
-                    self.entries[key] = (now, list(start["headers"]), bytes(body))
+                    self._store(key, (now, list(start["headers"]), bytes(body)))
             await send(message)
 
         await self.app(scope, receive, capture)
+
+    def _store(self, key: str, entry: tuple[float, list[tuple[bytes, bytes]], bytes]) -> None:
+        size = len(key) + len(entry[2])
+        old = self.entries.get(key)
+        # a request that began later already stored its (newer) answer: keep it, or a
+        # client could see counts go down
+        if size > self.max_bytes or (old is not None and old[0] > entry[0]):
+            return
+        if old is not None:
+            del self.entries[key]
+            self.size -= len(key) + len(old[2])
+        if len(self.entries) >= self.max_entries or self.size + size > self.max_bytes:
+            self.entries.clear()
+            self.size = 0
+        self.entries[key] = entry
+        self.size += size

@@ -70,6 +70,8 @@ class LiveSource:
 
     name = "live"
     reject_unit = "messages"
+    # credentials of the source: masked in every reconnect reason and error (a server may echo them back)
+    secrets: tuple[str, ...] = ()
 
     def __init__(self, settings: ProducerSettings, origin: str):
         self.settings = settings
@@ -103,6 +105,7 @@ class LiveSource:
 
         def before_sleep(rs: RetryCallState) -> None:
             drop = rs.outcome.exception()
+            drop.reason = self.scrub(drop.reason)
             self.stats.reconnect(drop.reason)
             log.warning("%s: %s; reconnecting in %.2fs", self.name, drop.reason, rs.upcoming_sleep)
             if on_drop:
@@ -112,15 +115,22 @@ class LiveSource:
                         wait=self.backoff, stop=lambda rs: self.stopping.is_set(), sleep=self.stopping.wait,
                         before_sleep=before_sleep, reraise=True)
 
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
     def _main(self) -> None:
         try:
             self.serve()
         except Drop as e:
             if not self.stopping.is_set():
-                self._error = SourceError(f"{self.name}: {e.reason}")
+                self._error = SourceError(self.scrub(f"{self.name}: {e.reason}"))
         except BaseException as e:  # noqa: BLE001 - handed to the run loop
             if not self.stopping.is_set():
-                self._error = e
+                message = str(e)
+                self._error = e if self.scrub(message) == message else SourceError(self.scrub(message))
 
     # ---- in the run loop
     def __iter__(self) -> Iterator[Post | Reject | None]:

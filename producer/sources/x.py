@@ -150,6 +150,7 @@ class _XSource(LiveSource):
     def __init__(self, settings: ProducerSettings, origin: str):
         super().__init__(settings, origin)
         self._token = _token(settings)
+        self.secrets = (self._token,)
         self._redact = _Redact(self._token)
         self.rules = build_rules(settings.keywords, settings.languages)
 

@@ -97,9 +97,36 @@ def test_limit_caps_the_rows(stack):
     assert len(httpx.get(f"{API}/api/hashtags", params={"limit": 2}).json()) == 2
 
 
-def test_api_role_cannot_write(reader_db):
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        reader_db.execute("INSERT INTO hashtag_counts VALUES ('injected', 1)")
+SERVING_TABLES = ["hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts",
+                  "trending_hashtags", "post_stats", "retention"]
+
+
+@pytest.mark.parametrize("statement", [
+    "INSERT INTO {table} SELECT * FROM {table} LIMIT 1",
+    "UPDATE {table} SET {column} = {column}",
+    "DELETE FROM {table}",
+    "TRUNCATE {table}",
+    "DROP TABLE {table}",
+    "ALTER TABLE {table} ADD COLUMN injected int",
+    "CREATE INDEX ON {table} ({column})",
+    "CREATE TABLE injected (x int)",
+    "CREATE TABLE injected AS SELECT * FROM {table}",
+    "CREATE SCHEMA injected",
+    "CREATE FUNCTION injected() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+])
+def test_api_role_cannot_write(reader_db, statement):
+    """The API's role can change nothing: each statement on each serving table is refused
+    (inside a transaction that is rolled back anyway, so a failure leaves no trace)."""
+    tables = [t for (t,) in reader_db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+    assert set(SERVING_TABLES) <= set(tables)
+    for table in tables:
+        column = reader_db.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                                   " ORDER BY ordinal_position LIMIT 1", (table,)).fetchone()[0]
+        sql = statement.format(table=table, column=column)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied|must be owner"):
+            with reader_db.transaction(force_rollback=True):
+                reader_db.execute(sql)
+        assert reader_db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE, sql
 
 
 def test_dashboard_and_chartjs_are_served_locally(stack):
