@@ -2,9 +2,11 @@
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .core.config import settings
 from .middleware import Metrics, ResponseCache
@@ -32,6 +34,16 @@ app = FastAPI(
 app.add_middleware(ResponseCache, seconds=settings.cache_seconds,
                    paths={"/api/hashtags", "/api/unigrams", "/api/timeline", "/api/trending"})
 app.add_middleware(Metrics)
+
+
+@app.exception_handler(PoolTimeout)
+@app.exception_handler(psycopg.OperationalError)
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is away (restarting, an outage): a 503 the client may retry, not a 500."""
+    return JSONResponse({"detail": "the database is unavailable; try again in a few seconds"},
+                        status_code=503, headers={"Retry-After": "5"})
+
+
 app.include_router(counts.router)
 app.include_router(stats.router)
 app.include_router(health.router)

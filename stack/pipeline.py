@@ -216,17 +216,18 @@ def start(script: Script, restore_from: str | None, target: Target = Target(), r
     sql = target.render(script)
     name = target.job_name(script)
     if restore_from:
-        say(f"[bold]flink[/]: starting {script.path.name} from savepoint {restore_from}")
+        kind = "checkpoint" if "/chk-" in restore_from else "savepoint"
+        say(f"[bold]flink[/]: starting {script.path.name} from {kind} {restore_from}")
         job_id = None
         try:
             job_id = submit(sql, name, restore_from)
             wait_healthy(job_id)
-            _record(target, script, sql, job_id, f"resumed from savepoint {restore_from}")
+            _record(target, script, sql, job_id, f"resumed from {kind} {restore_from}")
             return job_id
         except SubmitError as e:
             if job_id:
                 cancel(job_id)
-            say(f"[yellow]flink: the savepoint's state does not fit {script.path.name} ({e}); reprocessing from the first post[/]")
+            say(f"[yellow]flink: the {kind}'s state does not fit {script.path.name} ({e}); reprocessing from the first post[/]")
     if reprocess_hook:
         reprocess_hook()
     say(f"[bold]flink[/]: starting {script.path.name}, reading every post from the start of the topic")

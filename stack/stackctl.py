@@ -8,6 +8,7 @@
     stackctl logs     tail of each service's log
     stackctl reset    down, then delete all pipeline data (keeps installs)
     stackctl supervise  (started by `up`) restart crashed services, resume the job
+    stackctl stop/start SERVICE   one service on purpose (the supervisor leaves it)
     stackctl connectors / pipeline-apply / pipeline-status / pipeline-render
 
 Each service's configuration is a file under stack/<service>/; data, logs,
@@ -598,6 +599,40 @@ def pipeline_render(version: int = typer.Option(None, help="default: the latest"
     """Print a script with its placeholders filled in, ready for Flink's sql-client -f."""
     script = pipeline.scripts()[version] if version is not None else pipeline.latest()
     print(pipeline.Target().render(script))
+
+
+def stop_service(name: str) -> bool:
+    """Stop one service on purpose: the supervisor leaves it stopped (no pid file)."""
+    with control_lock():
+        return SERVICES[name].stop()
+
+
+def start_service(name: str) -> None:
+    with control_lock():
+        launch(name, BEFORE.get(name))
+        await_healthy(name)
+
+
+@app.command("stop")
+def stop_cmd(service: str = typer.Argument(..., help="|".join(SERVICES))) -> None:
+    """Stop one service (e.g. for maintenance); the supervisor will not restart it."""
+    if service not in SERVICES:
+        console.print(f"[red]no service {service!r}[/] (one of: {', '.join(SERVICES)})")
+        raise typer.Exit(2)
+    say(f"stopped {service}" if stop_service(service) else f"{service} was not running")
+
+
+@app.command("start")
+def start_cmd(service: str = typer.Argument(..., help="|".join(SERVICES))) -> None:
+    """Start one service stopped with `stop` and wait until it is healthy."""
+    if service not in SERVICES:
+        console.print(f"[red]no service {service!r}[/] (one of: {', '.join(SERVICES)})")
+        raise typer.Exit(2)
+    try:
+        start_service(service)
+    except StackError as e:
+        console.print(f"[red]✗ {e}[/]")
+        raise typer.Exit(1)
 
 
 @app.command()
