@@ -61,13 +61,13 @@ if ! fresh flink <(echo "$flink_req"); then
 fi
 
 # --- JVM parts from Maven Central ------------------------------------------
-# Inputs: the POMs, and the sources of the one module that is compiled (our Flink
-# format, stack/flink/lenient-format), sorted so that the stamp is stable.
-lenient=$repo/stack/flink/lenient-format
+# Inputs: the POMs and the sources of our modules (the Flink format
+# stack/flink/lenient-format, the converter's manifest), sorted so that the
+# stamp is stable.
 mapfile -t maven_inputs < <(
   echo "$repo/stack/pom.xml"
-  echo "$repo/stack/connect/apicurio-converter/pom.xml"
-  find "$lenient/pom.xml" "$lenient/src" -type f | LC_ALL=C sort
+  find "$repo/stack/connect/apicurio-converter" "$repo/stack/flink/lenient-format" \
+       -path '*/target' -prune -o -type f -print | LC_ALL=C sort
 )
 if ! fresh maven "${maven_inputs[@]}"; then
   step "mvn package (stack/pom.xml): Kafka, Connect plugins, Apicurio Registry, Flink jars, lenient format"
