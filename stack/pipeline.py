@@ -134,25 +134,41 @@ def _error_part(text: str) -> str:
     return text[i:] if i >= 0 else text
 
 
+# How Flink says that a savepoint's or checkpoint's state does not fit a script
+STATE_MISMATCH = re.compile(
+    r"Cannot map checkpoint/savepoint state|StateMigrationException|Failed to rollback to checkpoint/savepoint"
+    r"|Exception while creating StreamOperatorStateContext|is not compatible with the state|incompatible.{0,40}state",
+    re.IGNORECASE)
+
+
+def _failures(job_id: str) -> str:
+    """Every exception the job recorded, stack traces included."""
+    exc = httpx.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=5).json()
+    entries = exc.get("exceptionHistory", {}).get("entries", [])
+    return "\n".join([exc.get("root-exception") or ""] + [e.get("stacktrace") or e.get("exceptionName", "") for e in entries])
+
+
 def wait_healthy(job_id: str, timeout: float = 90) -> None:
-    """RUNNING with a completed checkpoint and no failure: the state was restored and works."""
+    """Wait until the job runs with a completed checkpoint: the state was restored and
+    works. A failure that says the state does not fit raises SubmitError (the caller
+    then recounts from the first post); any other failure (a service still coming
+    back) is left to Flink's restart strategy."""
     deadline = time.monotonic() + timeout
-    job: dict = {}
+    state = "unknown"
     while time.monotonic() < deadline:
-        job = httpx.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()
-        exc = httpx.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=5).json()
-        failure = (exc.get("root-exception") or "") or next((e.get("exceptionName") for e in exc.get("exceptionHistory", {}).get("entries", [])), "")
-        if job["state"] in ("FAILED", "FAILING", "RESTARTING", "CANCELED") or failure:
-            raise SubmitError(f"job {job_id} {job['state'].lower()}: {failure.splitlines()[0] if failure else 'no exception recorded'}")
-        if job["state"] == "RUNNING":
+        state = httpx.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"]
+        failures = _failures(job_id)
+        mismatch = STATE_MISMATCH.search(failures)
+        if mismatch or state in ("FAILED", "CANCELED"):
+            first = next((line for line in failures.splitlines() if line.strip()), "no exception recorded")
+            raise SubmitError(f"job {job_id} {state.lower()}: {mismatch.group(0) if mismatch else first}")
+        if state == "RUNNING":
             cp = httpx.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=5).json()
             if cp["counts"]["completed"] >= 1:
                 return
         time.sleep(1)
-    if job.get("state") == "RUNNING":  # slow (a big state to restore, a busy machine), not broken
-        say(f"[yellow]flink: job {job_id} runs but made no checkpoint within {timeout:.0f}s yet[/]")
-        return
-    raise SubmitError(f"job {job_id} made no checkpoint within {timeout:.0f}s")
+    # slow (a big state to restore, a busy machine) or retrying (a service still away): not broken
+    say(f"[yellow]flink: job {job_id} is {state.lower()} and made no checkpoint within {timeout:.0f}s yet[/]")
 
 
 def cancel(job_id: str) -> None:

@@ -645,8 +645,8 @@ def supervise(interval: float = typer.Option(2.0, help="seconds between rounds")
             if mine:
                 try:
                     heal()
-                except (StackError, subprocess.CalledProcessError, httpx.HTTPError, OSError) as e:
-                    say(f"[red]supervisor: {e}[/] (trying again)")
+                except Exception as e:  # noqa: BLE001 - whatever happened, the supervisor must go on
+                    say(f"[red]supervisor: {type(e).__name__}: {e}[/] (trying again)")
         time.sleep(interval)
 
 

@@ -112,8 +112,10 @@ def wait_recovered(service: str, dead_pid: int, timeout: float = 300) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         pid = stackctl.running_pid(service)
-        if pid and pid != dead_pid and pipeline_running():
-            return time.monotonic() - t0
+        # the lock free: the supervisor is not in the middle of putting things back
+        with stackctl.control_lock(wait=False) as supervisor_idle:
+            if supervisor_idle and pid and pid != dead_pid and pipeline_running():
+                return time.monotonic() - t0
         time.sleep(0.5)
     raise AssertionError(f"{service} did not recover within {timeout:.0f}s:\n"
                          + stackctl._tail(stackctl.SERVICES["supervisor"].log, 30))
