@@ -86,6 +86,18 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+# Processes this controller started: polled so that one that exits is reaped at
+# once. (A zombie keeps its pid, and PostgreSQL refuses to start while the pid in
+# its postmaster.pid exists.)
+_children: list[subprocess.Popen] = []
+
+
+def reap() -> None:
+    for proc in list(_children):
+        if proc.poll() is not None:
+            _children.remove(proc)
+
+
 @dataclass
 class Service:
     name: str
@@ -113,6 +125,7 @@ class Service:
                 stdin=subprocess.DEVNULL, start_new_session=True, user=self.user,
             )
         _pidfile(self.name).write_text(f"{proc.pid} {_start_time(proc.pid)}")
+        _children.append(proc)
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.timeout
@@ -607,10 +620,17 @@ def stop_service(name: str) -> bool:
         return SERVICES[name].stop()
 
 
-def start_service(name: str) -> None:
+def start_service(name: str, attempts: int = 3) -> None:
     with control_lock():
-        launch(name, BEFORE.get(name))
-        await_healthy(name)
+        for attempt in range(1, attempts + 1):
+            try:
+                launch(name, BEFORE.get(name))
+                await_healthy(name)
+                return
+            except StackError:
+                if attempt == attempts:
+                    raise
+                time.sleep(2)  # e.g. PostgreSQL: its crashed predecessor's pid not yet gone
 
 
 @app.command("stop")
@@ -641,6 +661,7 @@ def supervise(interval: float = typer.Option(2.0, help="seconds between rounds")
     Docker's restart policy, and put the pipeline back where it was."""
     say("supervisor watching the stack")
     while True:
+        reap()
         with control_lock(wait=False) as mine:
             if mine:
                 try:
