@@ -47,8 +47,8 @@ test-unit: install  ## fast tests, no services
 test-e2e: install  ## end-to-end tests on the real stack (started if needed)
 	@$(PY) -m pytest -q tests/e2e
 
-test-faults: install  ## the long fault suite: kill -9 every service, 3 rounds, 1,000,000 posts (FAULT_POSTS, FAULT_ROUNDS)
-	@FAULT_POSTS=$${FAULT_POSTS:-1000000} FAULT_ROUNDS=$${FAULT_ROUNDS:-3} $(PY) -m pytest -q -s tests/reliability
+test-faults: install  ## the long fault suite: kill -9 every service, 3 rounds, 300,000 posts (FAULT_POSTS, FAULT_ROUNDS)
+	@FAULT_POSTS=$${FAULT_POSTS:-300000} FAULT_ROUNDS=$${FAULT_ROUNDS:-3} $(PY) -m pytest -q -s tests/reliability
 
 test: install  ## everything CI runs
 	@$(PY) -m pytest -q tests

@@ -364,26 +364,52 @@ def create_topics() -> None:
 
 
 def sink_lag() -> int:
-    """Records in the count topics that the sink connector has not consumed yet."""
+    """Committed records in the count topics that the sink connector has not consumed yet."""
     from confluent_kafka import Consumer, TopicPartition
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": KAFKA})
+    md = admin.list_topics(timeout=10).topics
     lag = 0
     for connector in (p.stem for p in (REPO / "connectors").glob("*.json")):
         group = f"connect-{connector}"
         topics = json.loads((REPO / "connectors" / f"{connector}.json").read_text())["topics"].split(",")
-        md = admin.list_topics(timeout=10).topics
         parts = [TopicPartition(t, p) for t in topics if t in md for p in md[t].partitions]
         c = Consumer({"bootstrap.servers": KAFKA, "group.id": group, "isolation.level": "read_committed"})
         try:
             for tp in c.committed(parts, timeout=10):
                 _, high = c.get_watermark_offsets(tp, timeout=10)
-                # the end of a transactional topic holds a commit marker no consumer ever reads
-                lag += max(0, high - max(tp.offset, 0) - 1)
+                if high - max(tp.offset, 0) > 0:
+                    lag += _records_between(tp, high)
         finally:
             c.close()
     return lag
+
+
+def _records_between(tp, high: int) -> int:
+    """Records a read_committed reader gets from tp's offset up to `high`. Not simply
+    high - offset: transaction markers (commit, abort) take offsets too, and the sink
+    never commits past the last of them."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    probe = Consumer({"bootstrap.servers": KAFKA, "group.id": "stackctl-lag-probe", "isolation.level": "read_committed",
+                      "enable.auto.commit": False, "enable.partition.eof": True})
+    try:
+        probe.assign([TopicPartition(tp.topic, tp.partition, max(tp.offset, 0))])
+        found, deadline = 0, time.monotonic() + 5
+        while time.monotonic() < deadline:
+            msg = probe.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():  # end of partition: only markers (or nothing committed yet) were left
+                break
+            found += 1
+        else:
+            position = probe.position([TopicPartition(tp.topic, tp.partition)])[0].offset
+            found += max(0, high - max(position, tp.offset))  # an open transaction: not readable yet
+        return found
+    finally:
+        probe.close()
 
 
 def empty_serving_tables() -> None:
@@ -707,10 +733,10 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def memory_mib(pid: int) -> float:
+def memory_mib(pid: int, children: bool = True) -> float:
     """Proportional set size of a process and its children (shared pages counted once overall)."""
     total_kb = 0
-    for p in process_tree(pid):
+    for p in process_tree(pid) if children else [pid]:
         try:
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
@@ -729,7 +755,8 @@ def status() -> None:
         pid = running_pid(svc.name)
         ok = pid is not None and svc.healthy()
         all_ok &= ok
-        mem = memory_mib(pid) if pid else 0.0
+        # the supervisor's children are the services it restarted: counted above
+        mem = memory_mib(pid, children=svc.name != "supervisor") if pid else 0.0
         total += mem
         state = "[green]healthy[/]" if ok else ("[yellow]running, unhealthy[/]" if pid else "[red]stopped[/]")
         console.print(f"{svc.name:18} {state:30} pid={pid or '-':<8} mem={mem:6.0f} MiB  log={svc.log}")
