@@ -1,6 +1,9 @@
-"""PostgreSQL away for a minute while posts flow: the JDBC sink retries and
-catches up, the counts come out exact, and the outage puts nothing in the
-dead-letter topic. Meanwhile the API answers 503 (retry later), never 500."""
+"""Outages put nothing in the dead-letter topic and lose nothing.
+
+PostgreSQL away for a minute while posts flow: the JDBC sink retries and
+catches up, the counts come out exact. Meanwhile the API answers 503 (retry
+later), never 500. The schema registry unable to answer while the sink meets
+schema ids it has not cached: the sink waits instead of setting records aside."""
 
 from __future__ import annotations
 
@@ -9,17 +12,19 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 from producer.config import ProducerSettings
 from producer.post import Post
 from producer.writer import PostWriter
 from stack import stackctl
-from stack.common import API_URL
+from stack.common import API_URL, CONNECT_URL
 
-from .conftest import dead_letters, serving_db, wait_caught_up
+from .conftest import dead_letters, serving_db, source_lag, wait_caught_up
 
 OUTAGE_S = 60
 PER_SECOND = 20
+POSTS_WAITING = 300
 
 
 def test_postgres_down_for_a_minute(quiet_pipeline):
@@ -65,3 +70,55 @@ def test_postgres_down_for_a_minute(quiet_pipeline):
     assert {r.status_code for r in answers} <= {200, 503} and answers[-1].status_code == 503
     assert answers[-1].json() == {"detail": "the database is unavailable; try again in a few seconds"}
     assert httpx.get(f"{API_URL}/api/hashtags", params={"limit": 5}, timeout=15).status_code == 200
+
+
+@pytest.mark.parametrize("away", ["registry", "postgres"])
+def test_sink_meets_new_schemas_while_the_registry_cannot_answer(quiet_pipeline, away):
+    """The sink restarts (its schema cache empty), then count updates wait in Kafka
+    while the registry is stopped, or while its database is (the registry then
+    answers 500). The sink must wait for the registry, not send the updates to
+    the dead-letter topic as bad records: Apicurio's own cache retries only
+    rate-limited look-ups, so our converter marks these failures retriable."""
+    run = uuid.uuid4().hex[:8]
+    tag = f"registry{run}"
+    sink = f"{CONNECT_URL}/connectors/serving-tables-sink"
+    dlq_before = dead_letters()
+    assert httpx.post(f"{sink}/tasks/0/restart", timeout=30).status_code in (200, 204)  # new converters, empty cache
+    wait_task_running(sink)
+    httpx.put(f"{sink}/pause", timeout=30).raise_for_status()
+    try:
+        writer = PostWriter(ProducerSettings(topic="tweets", metrics_port=-1))
+        for i in range(POSTS_WAITING):
+            writer.send(Post(f"schema-{run}-{i}", f"#{tag} cache vide {i}", 1_700_000_000_000 + i))
+        assert writer.flush() == 0 and writer.stats.failed == 0
+        wait_until(lambda: source_lag() == 0 and stackctl.sink_lag() > 0, "Flink to commit the new counts")
+        assert stackctl.stop_service(away)
+        httpx.put(f"{sink}/resume", timeout=30).raise_for_status()
+        time.sleep(OUTAGE_S / 3)  # the sink meets the unknown schema ids meanwhile
+        still = dead_letters()
+        task = httpx.get(f"{sink}/status", timeout=30).json()["tasks"][0]
+    finally:
+        httpx.put(f"{sink}/resume", timeout=30)
+        if stackctl.running_pid(away) is None:
+            stackctl.start_service(away)
+    assert still == dlq_before, f"the {away} outage sent good records to the dead-letter topic"
+    assert task["state"] == "RUNNING", task
+
+    wait_caught_up()
+    with serving_db() as db:
+        assert db.execute("SELECT count FROM hashtag_counts WHERE hashtag = %s", (tag,)).fetchone() == (POSTS_WAITING,)
+    assert dead_letters() == dlq_before
+
+
+def wait_task_running(connector_url: str, timeout: float = 60) -> None:
+    wait_until(lambda: httpx.get(f"{connector_url}/status", timeout=10).json()["tasks"][0]["state"] == "RUNNING",
+               "the sink task to run", timeout)
+
+
+def wait_until(check, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
