@@ -62,6 +62,7 @@ def _pidfile(name: str) -> Path:
 
 def running_pid(name: str) -> int | None:
     """The pid this controller started for `name`, if that very process still runs."""
+    reap()  # a child of ours that died stays a zombie, its pid taken, until reaped
     path = _pidfile(name)
     if not path.exists():
         return None
@@ -74,6 +75,7 @@ def running_pid(name: str) -> int | None:
         return None
     try:
         if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            reap()  # died just now: reap it if it is ours
             return None
     except OSError:
         return None
@@ -107,6 +109,7 @@ class Service:
     user: str | None = None  # run as this OS user (PostgreSQL refuses root)
     env: Callable[[], dict[str, str]] = dict  # extra environment, computed at start
     timeout: float = 120.0
+    stop_signal: int = signal.SIGTERM
     started_at: float | None = None  # set when this run of the controller started it
 
     @property
@@ -142,7 +145,7 @@ class Service:
         if pid is None:
             _pidfile(self.name).unlink(missing_ok=True)
             return False
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, self.stop_signal)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and running_pid(self.name):
             time.sleep(0.2)
@@ -225,7 +228,9 @@ def services() -> list[Service]:
         Service(
             "postgres", PG_PORT,
             lambda: [str(PG_BIN / "postgres"), "-D", str(DATA / "postgres"), "-c", "unix_socket_directories="],
-            postgres_healthy, user=pg_user(), timeout=60,
+            # SIGINT is PostgreSQL's fast shutdown; SIGTERM (smart) would wait for
+            # the registry's, Connect's and the API's pooled connections to close
+            postgres_healthy, user=pg_user(), timeout=60, stop_signal=signal.SIGINT,
         ),
         Service(
             "kafka", 9092,

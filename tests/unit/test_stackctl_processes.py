@@ -1,0 +1,72 @@
+"""How the stack controller treats the processes it starts (real processes,
+stand-ins for the services): a crashed one is reaped at once, so PostgreSQL
+never finds its dead predecessor's pid still taken, and each service is
+stopped with the signal it shuts down cleanly on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stack import stackctl
+
+
+@pytest.fixture
+def controller(tmp_path, monkeypatch):
+    monkeypatch.setattr(stackctl, "RUN", tmp_path / "run")
+    monkeypatch.setattr(stackctl, "LOGS", tmp_path / "logs")
+    monkeypatch.setattr(stackctl, "HOME", tmp_path)
+    monkeypatch.setattr(stackctl, "service_env", lambda: dict(os.environ))
+
+    def add(name: str, script: str, **kwargs) -> stackctl.Service:
+        svc = stackctl.Service(name, 0, lambda: [sys.executable, "-c", script], lambda: True, **kwargs)
+        monkeypatch.setitem(stackctl.SERVICES, name, svc)
+        svc.start()
+        return svc
+
+    yield add
+    for name in ("crasher", "postmaster"):
+        if stackctl.running_pid(name):
+            os.killpg(stackctl.running_pid(name), signal.SIGKILL)
+
+
+def wait_gone(name: str) -> None:
+    for _ in range(100):
+        if stackctl.running_pid(name) is None:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} still counted as running")
+
+
+def test_a_crashed_service_is_reaped_not_left_a_zombie(controller):
+    controller("crasher", "import time; time.sleep(60)")
+    pid = stackctl.running_pid("crasher")
+    assert pid
+    os.killpg(pid, signal.SIGKILL)
+    wait_gone("crasher")
+    # reaped: the pid is free again (a zombie would keep /proc/<pid>, and its pid)
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_service_is_stopped_with_its_own_signal(controller):
+    # like PostgreSQL: SIGINT is the fast shutdown; SIGTERM would wait (here: forever)
+    script = ("import signal, sys, time\n"
+              "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+              "def bye(*_): print('fast shutdown', flush=True); sys.exit(0)\n"
+              "signal.signal(signal.SIGINT, bye)\n"
+              "print('ready', flush=True)\n"
+              "time.sleep(60)\n")
+    svc = controller("postmaster", script, stop_signal=signal.SIGINT)
+    for _ in range(100):
+        if "ready" in svc.log.read_text():
+            break
+        time.sleep(0.1)
+    pid = stackctl.running_pid("postmaster")
+    assert svc.stop(timeout=20) is True
+    assert "fast shutdown" in svc.log.read_text()  # not killed by the SIGKILL fallback
+    assert stackctl.running_pid("postmaster") is None and not Path(f"/proc/{pid}").exists()
