@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema, schemaless_writer
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+log = logging.getLogger("producer")
 
 
 class SchemaRegistrationError(RuntimeError):
@@ -39,10 +43,21 @@ def register(registry: SchemaRegistryClient, subject: str, schema_str: str, *, s
     `compatibility` first; a stricter level set by someone is left alone.
     """
     where = f" ({schema_file})" if schema_file else ""
-    try:
+
+    def attempt() -> int:
         if compatibility and _compatibility(registry, subject) in (None, "NONE"):
             registry.set_compatibility(subject, compatibility)
         return registry.register_schema(subject, Schema(schema_str, "AVRO"))
+
+    try:
+        # a registry restarting, or its database away for a moment, is waited for
+        return Retrying(
+            retry=retry_if_exception(_registry_unavailable), stop=stop_after_attempt(REGISTER_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.5, max=8), reraise=True,
+            before_sleep=lambda state: log.warning(
+                "schema registry unavailable (%s); retrying in %.1fs",
+                state.outcome.exception(), state.next_action.sleep),
+        )(attempt)
     except SchemaRegistryError as e:
         if e.http_status_code == 409:
             level = _compatibility(registry, subject) or "?"
@@ -53,6 +68,26 @@ def register(registry: SchemaRegistryClient, subject: str, schema_str: str, *, s
         if e.http_status_code == 422:
             raise SchemaRegistrationError(f"schema{where} is invalid for subject '{subject}': {e.error_message}") from None
         raise SchemaRegistrationError(f"registering schema{where} under subject '{subject}' failed: {e}") from None
+    except Exception as e:
+        if not _network_error(e):
+            raise
+        raise SchemaRegistrationError(f"registering schema{where} under subject '{subject}' failed: "
+                                      f"the schema registry cannot be reached ({e})") from None
+
+
+REGISTER_ATTEMPTS = 6  # about 15 s of back-off in all
+
+
+def _registry_unavailable(e: BaseException) -> bool:
+    if isinstance(e, SchemaRegistryError):
+        return e.http_status_code >= 500 or e.http_status_code in (408, 429)
+    return _network_error(e)
+
+
+def _network_error(e: BaseException) -> bool:
+    """No answer at all: refused, reset, timed out. (confluent-kafka's registry
+    client raises its HTTP library's TransportError: httpx's, or httpx2's since 2.16.)"""
+    return isinstance(e, OSError) or any(c.__name__ == "TransportError" for c in type(e).__mro__)
 
 
 def _compatibility(registry: SchemaRegistryClient, subject: str) -> str | None:

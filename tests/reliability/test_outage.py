@@ -18,7 +18,7 @@ from producer.config import ProducerSettings
 from producer.post import Post
 from producer.writer import PostWriter
 from stack import stackctl
-from stack.common import API_URL, CONNECT_URL
+from stack.common import API_URL, CONNECT_URL, REGISTRY_URL
 
 from .conftest import dead_letters, serving_db, source_lag, wait_caught_up
 
@@ -57,9 +57,14 @@ def test_postgres_down_for_a_minute(quiet_pipeline):
             answers.append(httpx.get(f"{API_URL}/api/hashtags", params={"limit": 5}, timeout=15))
             time.sleep(5)
         stackctl.start_service("postgres")
+        # the registry's pooled connections died with PostgreSQL: it checks each one
+        # it borrows, so it answers at once (it used to answer 500 once per connection)
+        registry_answers = [httpx.get(f"{REGISTRY_URL}/apis/ccompat/v7/subjects/tweets-value/versions/latest",
+                                      timeout=15).status_code for _ in range(25)]
     finally:
         stop.set()
         feeder.join()
+    assert registry_answers == [200] * 25
     assert writer.flush() == 0 and writer.stats.failed == 0
 
     wait_caught_up()
