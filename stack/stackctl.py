@@ -773,6 +773,14 @@ def status() -> None:
                           if st["live_version"] else f"{'pipeline':18} [red]not running[/]")
         except (httpx.HTTPError, StackError):
             pass
+    if running_pid("kafka"):
+        from confluent_kafka import KafkaException
+
+        try:  # the sink waiting (database or registry away) shows here
+            waiting = sink_lag()
+            console.print(f"{'sink':18} {waiting:,} count updates in Kafka not yet in PostgreSQL")
+        except KafkaException:
+            pass
     if not all_ok:
         raise typer.Exit(1)
 
