@@ -62,7 +62,6 @@ def _pidfile(name: str) -> Path:
 
 def running_pid(name: str) -> int | None:
     """The pid this controller started for `name`, if that very process still runs."""
-    reap()  # a child of ours that died stays a zombie, its pid taken, until reaped
     path = _pidfile(name)
     if not path.exists():
         return None
@@ -75,7 +74,7 @@ def running_pid(name: str) -> int | None:
         return None
     try:
         if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            reap()  # died just now: reap it if it is ours
+            reap()  # a child of ours stays a zombie, its pid taken, until reaped
             return None
     except OSError:
         return None

@@ -47,9 +47,6 @@ public class RetryingAvroConverter<T> extends AvroConverter<T> {
             if (t instanceof RestClientException rest && registryUnavailable(rest)) {
                 return new RetriableException("schema registry unavailable (" + describe(rest) + "); retrying", e);
             }
-            if (t == t.getCause()) {
-                break;
-            }
         }
         return e;
     }
