@@ -2,6 +2,7 @@
 -- read by the API (role "api_reader", SELECT only). Applied by `make up` on
 -- every start, so every statement is idempotent. Each table is named after
 -- the upsert topic it mirrors (sql/v*_*.sql); its primary key is the topic's key.
+-- Trending hashtags are a view over the per-minute counts: 004_trending.sql.
 
 CREATE TABLE IF NOT EXISTS hashtag_counts (
     hashtag text   PRIMARY KEY,
@@ -31,15 +32,6 @@ CREATE TABLE IF NOT EXISTS unigram_minute_counts (
     word      text   NOT NULL,
     count     bigint NOT NULL,
     PRIMARY KEY (minute_ms, word)
-);
-
-CREATE TABLE IF NOT EXISTS trending_hashtags (
-    rank          integer          PRIMARY KEY,
-    hashtag       text             NOT NULL,
-    window_end_ms bigint           NOT NULL,
-    recent        bigint           NOT NULL,
-    previous      bigint           NOT NULL,
-    score         double precision NOT NULL
 );
 
 -- posts counted and the newest event time; updated_at: when the sink last wrote

@@ -1,5 +1,6 @@
 -- Retention of the per-minute rows, measured back from the newest post's event
--- time (like the API's windows): default 7 days. To change it:
+-- time (like the API's windows): default 25 hours, enough for the longest
+-- window the API serves (24 h) and the page's timeline. To change it:
 --   UPDATE retention SET keep = interval '3 days' WHERE name = 'minute_counts';
 -- Rows are pruned whenever the sink updates post_stats (about once a checkpoint).
 
@@ -7,7 +8,7 @@ CREATE TABLE IF NOT EXISTS retention (
     name text     PRIMARY KEY,
     keep interval NOT NULL
 );
-INSERT INTO retention VALUES ('minute_counts', interval '7 days') ON CONFLICT (name) DO NOTHING;
+INSERT INTO retention VALUES ('minute_counts', interval '25 hours') ON CONFLICT (name) DO NOTHING;
 
 CREATE OR REPLACE FUNCTION prune_minute_counts() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE

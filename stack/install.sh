@@ -66,7 +66,7 @@ fi
 # stamp is stable.
 mapfile -t maven_inputs < <(
   echo "$repo/stack/pom.xml"
-  find "$repo/stack/connect/apicurio-converter" "$repo/stack/flink/lenient-format" \
+  find "$repo/stack/connect/apicurio-converter" "$repo/stack/flink/lenient-format" "$repo/stack/flink/tokenizer" \
        -path '*/target' -prune -o -type f -print | LC_ALL=C sort
 )
 if ! fresh maven "${maven_inputs[@]}"; then

@@ -26,8 +26,7 @@ JOB_PREFIX = "tweetstream-pipeline"
 VERSION_FILE = re.compile(r"^v(\d+)_[\w-]+\.sql$")
 # the pipeline's counting tables, and with the records it set aside, what it serves
 # (each one an upsert topic and a PostgreSQL table; emptied before a reprocess rebuilds them)
-COUNT_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts",
-                "trending_hashtags", "post_stats")
+COUNT_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts", "post_stats")
 SERVING_TABLES = (*COUNT_TABLES, "rejected_posts")
 
 
@@ -75,7 +74,8 @@ def render(script: Script, *, topic_prefix: str = "", job_name: str = JOB_PREFIX
         "REGISTRY": f"{REGISTRY_URL}/apis/ccompat/v7",
         "TOPIC_PREFIX": topic_prefix,
         "JOB_NAME": job_name,
-        "STOPWORDS": ", ".join("'" + w.replace("'", "''") + "'" for w in stopwords()),
+        # one SQL string literal's content: the words separated by spaces
+        "STOPWORDS": " ".join(stopwords()).replace("'", "''"),
     }
     try:
         return string.Template(path.read_text(encoding="utf-8")).substitute(values)

@@ -18,6 +18,8 @@ WORD = regex.compile(r"\p{L}[\p{L}\p{M}]*")
 LETTER = regex.compile(r"\p{L}")
 MARK = regex.compile(r"\p{M}")
 STOPWORDS = frozenset(stopwords())
+MAX_TOKEN = 100  # code points, after NFC: a longer hashtag or word is not counted
+FUTURE_SLACK_MS = 5 * 60_000  # created_at later than this after the record's timestamp is not believed
 
 
 def _without_urls(text: str) -> str:
@@ -25,12 +27,14 @@ def _without_urls(text: str) -> str:
 
 
 def hashtags(text: str) -> list[str]:
-    return [tag.lower() for tag in HASHTAG.findall(_without_urls(text)) if LETTER.search(tag)]
+    # the length is the run's as written (after NFC), before lower-casing
+    return [tag.lower() for tag in HASHTAG.findall(_without_urls(text))
+            if LETTER.search(tag) and len(tag) <= MAX_TOKEN]
 
 
 def words(text: str, extra_stopwords: Iterable[str] = ()) -> list[str]:
     stop = STOPWORDS | set(extra_stopwords)
-    found = (w.lower() for w in WORD.findall(TAG_OR_MENTION.sub(" ", _without_urls(text))))
+    found = (w.lower() for w in WORD.findall(TAG_OR_MENTION.sub(" ", _without_urls(text))) if len(w) <= MAX_TOKEN)
     return [w for w in found if len(MARK.sub("", w)) >= 2 and w not in stop]
 
 
@@ -51,6 +55,14 @@ def count_hashtags(posts: Iterable[dict]) -> Counter:
 
 def count_words(posts: Iterable[dict]) -> Counter:
     return Counter(w for p in unique(posts) for w in words(p["text"]))
+
+
+def event_ms(created_at: int, record_ms: int | None) -> int:
+    """A post's event time: its created_at, unless that is more than 5 minutes
+    after the Kafka record's timestamp (a poster's clock): then the record's."""
+    if record_ms is not None and created_at > record_ms + FUTURE_SLACK_MS:
+        return record_ms
+    return created_at
 
 
 def minute(ms: int) -> int:

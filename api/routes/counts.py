@@ -115,14 +115,14 @@ class Trend(BaseModel):
     recent: int = Field(description="uses in the window's last 15 minutes")
     previous: int = Field(description="uses in the 60 minutes before those")
     score: float = Field(description="(recent + 1) / (previous / 4 + 1): growth over the previous hour's 15-minute average")
-    window_end_ms: int
+    window_end_ms: int = Field(description="the window's end: the end of the newest post's minute, epoch ms UTC")
 
 
 @router.get("/trending", response_model=list[Trend])
 async def trending(conn: Conn, limit: Annotated[int, Query(ge=1, le=20)] = 10) -> list[Trend]:
-    """The trending hashtags of the latest closed 75-minute window (event time)."""
+    """The trending hashtags of the 75 minutes ending with the newest post's minute (event time;
+    the view db/004_trending.sql computes them from the per-minute counts)."""
     rows = await (await conn.execute(
         """SELECT rank, hashtag, recent, previous, score, window_end_ms FROM trending_hashtags
-           WHERE window_end_ms = (SELECT max(window_end_ms) FROM trending_hashtags)
            ORDER BY rank LIMIT %s""", (limit,))).fetchall()
     return [Trend(rank=r, hashtag=h, recent=rc, previous=p, score=s, window_end_ms=w) for r, h, rc, p, s, w in rows]

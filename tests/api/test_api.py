@@ -45,10 +45,12 @@ def test_timeline_defaults_to_the_top_hashtags_of_the_period(client):
     assert [s["hashtag"] for s in tl["series"]] == ["vaccin", "covid"]
 
 
-def test_trending_shows_the_latest_window_only(client):
+def test_trending_is_computed_from_the_minute_counts(client):
+    """The 75 minutes ending with the newest post's minute: covid 2 + 3 and vaccin 1 + 6 uses in
+    the last 15 minutes, none in the hour before; the hashtag two days back is outside."""
     rows = client.get("/api/trending").json()
-    assert [(r["rank"], r["hashtag"], r["window_end_ms"]) for r in rows] == [
-        (1, "covid", NEWEST_MINUTE), (2, "vaccin", NEWEST_MINUTE)]
+    assert [(r["rank"], r["hashtag"], r["recent"], r["previous"], r["score"], r["window_end_ms"]) for r in rows] == [
+        (1, "vaccin", 7, 0, 8.0, NEWEST_MINUTE + MIN), (2, "covid", 5, 0, 6.0, NEWEST_MINUTE + MIN)]
 
 
 def test_stats(client):
@@ -107,6 +109,10 @@ def test_metrics_count_requests_by_route(client):
 
 def test_per_minute_rows_are_pruned_past_the_retention(api_db):
     with connect(api_db, "pipeline", "pipeline_db_password") as conn:
+        # the default keeps 25 hours: the fixture's row of two days before was pruned when post_stats was written
+        assert conn.execute("SELECT count(*) FROM hashtag_minute_counts WHERE hashtag = 'a'").fetchone() == (0,)
+        conn.execute("UPDATE retention SET keep = interval '3 days' WHERE name = 'minute_counts'")
+        conn.execute("INSERT INTO hashtag_minute_counts VALUES (%s, 'a', 3)", (NEWEST_MINUTE - 2 * 1440 * MIN,))
         conn.execute("UPDATE post_stats SET newest_event_ms = %s WHERE stat = 'all'", (NEWEST,))
         assert conn.execute("SELECT count(*) FROM hashtag_minute_counts WHERE hashtag = 'a'").fetchone() == (1,)
         conn.execute("UPDATE retention SET keep = interval '1 day' WHERE name = 'minute_counts'")

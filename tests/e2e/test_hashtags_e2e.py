@@ -98,7 +98,7 @@ def test_limit_caps_the_rows(stack):
 
 
 SERVING_TABLES = ["hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts",
-                  "trending_hashtags", "post_stats", "retention"]
+                  "post_stats", "retention"]
 
 
 @pytest.mark.parametrize("statement", [

@@ -28,8 +28,10 @@ def iso(ms: int) -> str:
 def make_input() -> list[dict]:
     posts = []
 
-    def post(pid, text, ms):
-        posts.append({"id": pid, "text": text, "created_at": iso(ms), "author_id": "golden", "lang": "fr"})
+    def post(pid, text, ms, record_ms=None):
+        # record_ms: the Kafka record's timestamp the test writes it with (default: 2 s after created_at)
+        posts.append({"id": pid, "text": text, "created_at": iso(ms), "author_id": "golden", "lang": "fr",
+                      "record_ms": ms + 2000 if record_ms is None else record_ms})
 
     # tricky tokenization, minute 0
     tricky = [
@@ -43,6 +45,11 @@ def make_input() -> list[dict]:
         "voir https://t.co/x\u00a0#AprèsNBSP, https://t.co/y#collé et #ΟΔΟΣ #İzmir ΟΔΟΣ",
         "@alice @bob_2 merci! yourselves yourselvesx themselvesque a b c dé",
         "",
+        # a writer that does not normalise: decomposed and composed count as one key
+        unicodedata.normalize("NFD", "#café au café") + " #café",
+        # longer than 100 code points: not counted; 100 exactly: counted
+        "#" + "a" * 100 + " #" + "b" * 101 + " " + "c" * 100 + " " + "d" * 101 + " limite",
+        "#" + "é" * 99 + "\u0301" * 2 + " " + "x" * 99 + "\u0301" + " fin",
     ]
     for i, text in enumerate(tricky):
         post(f"t{i}", text, T0 + i * 1000)
@@ -57,23 +64,28 @@ def make_input() -> list[dict]:
             for k in range(3):
                 post(f"flash{m}-{k}", f"#flash info urgente {k}", T0 + m * MIN + 20_000 + k)
     post("rising70-0", "ça monte #rising vague 0", T0 + 70 * MIN + 10_000)  # duplicate
-    # closes the last window: event time past the end of minute 80 plus the 5 s watermark delay
-    post("flush", "", T0 + 80 * MIN + 10_000)
+    # a poster's clock: created_at far ahead of when the record was written -> the record's time
+    post("future9999", "#futur lointain", int(datetime(9999, 12, 31, 23, 59, tzinfo=timezone.utc).timestamp() * 1000),
+         record_ms=T0 + 79 * MIN + 30_000)
+    post("future6m", "#futur proche", T0 + 20 * MIN + 6 * MIN, record_ms=T0 + 20 * MIN)  # 6 min ahead: record time
+    post("future4m", "#futur admis", T0 + 20 * MIN + 4 * MIN, record_ms=T0 + 20 * MIN)  # 4 min ahead: created_at
+    # long ago: all-time counts and its own (old) minute
+    post("epoch0", "#ancien texte", 0, record_ms=T0)
+    post("before1970", "#avant époque", -30_000, record_ms=T0)
     return posts
 
 
 def expected(posts: list[dict]) -> dict:
-    parsed = [{"id": p["id"], "text": unicodedata.normalize("NFC", p["text"]),
-               "created_at": int(datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")).timestamp() * 1000)}
+    parsed = [{"id": p["id"], "text": p["text"],
+               "created_at": reference.event_ms(
+                   int(datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")).timestamp() * 1000), p["record_ms"])}
               for p in posts]
-    watermark = max(p["created_at"] for p in parsed) - 5_000
     return {
         "hashtag_counts": dict(sorted(reference.count_hashtags(parsed).items())),
         "unigram_counts": dict(sorted(reference.count_words(parsed).items())),
         "hashtag_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.hashtags).items()),
         "unigram_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.words).items()),
-        "trending_hashtags": {str(rank): row for rank, row in sorted(reference.trending(parsed, watermark).items())},
-        "post_stats": {"all": {"posts": len(reference.unique(parsed)), "newest_event_ms": max(p["created_at"] for p in parsed)}},
+        "post_stats": {"all": {"posts": len(reference.unique(parsed)), "newest_event_ms": max(p["created_at"] for p in reference.unique(parsed))}},
     }
 
 

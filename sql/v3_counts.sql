@@ -1,32 +1,49 @@
--- Pipeline version 2: deduplicated hashtag and word counts, all time and per
--- minute, and trending hashtags; records that are not valid posts are set
--- aside in rejected_posts (v1 stopped on them). One Flink SQL job (one source
--- read, one checkpoint), submitted by `make up` / `make pipeline-apply`.
+-- Pipeline version 3: deduplicated hashtag and word counts, all time and per
+-- minute; records that are not valid posts are set aside in rejected_posts.
+-- One Flink SQL job (one source read, one checkpoint), submitted by `make up`
+-- / `make pipeline-apply`. Trending is computed from the per-minute counts by
+-- the serving database (db/004_trending.sql), so it counts every post in
+-- whatever order posts arrive.
 --
 -- These placeholders are filled in when the script is submitted:
 --   ${KAFKA}         the brokers                     ${REGISTRY} the registry's Confluent API
 --   ${TOPIC_PREFIX}  '' (tests use their own topics) ${JOB_NAME} the Flink job's name
---   ${STOPWORDS}     the quoted words of sql/stopwords/*.txt
--- Counting rules: ARCHITECTURE.md. Choices are explained in README ("The SQL pipeline").
+--   ${STOPWORDS}     the words of sql/stopwords/*.txt, separated by spaces
+-- The counting rules and the choices below are explained in the README
+-- ("Counting rules", "The SQL pipeline").
 
 SET 'pipeline.name' = '${JOB_NAME}';
-SET 'parallelism.default' = '1';
+-- Both cores: the topic tweets has two partitions, one per source reader.
+SET 'parallelism.default' = '2';
 -- Output reaches the upsert topics in Kafka transactions committed at each
--- checkpoint: this interval bounds the counts' freshness.
-SET 'execution.checkpointing.interval' = '2s';
--- Fewer, larger updates from the aggregations.
+-- checkpoint: the interval bounds the counts' freshness. With RocksDB and
+-- incremental checkpoints (stack/flink/config.yaml) a checkpoint uploads only
+-- what changed since the last one, so a short interval stays cheap.
+SET 'execution.checkpointing.interval' = '1s';
+-- Fewer, larger updates from the aggregations (each key once per batch), and
+-- a local pre-aggregation before the shuffle by key.
 SET 'table.exec.mini-batch.enabled' = 'true';
 SET 'table.exec.mini-batch.allow-latency' = '500ms';
-SET 'table.exec.mini-batch.size' = '5000';
+SET 'table.exec.mini-batch.size' = '20000';
+-- Plan the deduplication once for every output (each branch would otherwise
+-- get its own copy: three deduplications per post).
+SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
 -- Default idle-state retention: what the deduplication remembers (post ids).
 -- The aggregations below set their own with STATE_TTL hints.
 SET 'table.exec.state.ttl' = '36 h';
--- A partition with no new posts must not hold back event time.
-SET 'table.exec.source.idle-timeout' = '5 s';
--- Windows are cut in UTC minutes.
+-- Minutes are cut in UTC.
 SET 'table.local-time-zone' = 'UTC';
 
--- Posts as the producer writes them (schemas/post.avsc, subject tweets-value).
+-- The counting rules in one pass over each post (stack/flink/tokenizer, Java):
+-- tokenize_posts(posts => TABLE t, stopwords => '...') gives one row
+-- (kind, token, minute_ms) per hashtag (kind 'hashtag') and word ('word') of
+-- each post of t (columns text, minute_ms). A process table function rather
+-- than a LATERAL TABLE join: its output is planned once and shared by every
+-- count (a lateral join is planned again for each query that reads it).
+CREATE TEMPORARY FUNCTION tokenize_posts AS 'io.github.tweetstream.flink.tokenizer.TokenizePosts';
+
+-- Posts as the producer writes them (schemas/post.avsc, subject tweets-value),
+-- or any other writer: the rules below hold whoever wrote the record.
 -- The lenient format (stack/flink/lenient-format) decodes them like
 -- avro-confluent, but a record it cannot decode (wrong magic byte, unknown
 -- schema id, corrupt Avro) becomes a row with every field NULL, the reason in
@@ -40,11 +57,9 @@ CREATE TABLE tweets (
   `raw_value`     BYTES  METADATA FROM 'value.raw' VIRTUAL,
   `src_partition` INT    METADATA FROM 'partition' VIRTUAL,
   `src_offset`    BIGINT METADATA FROM 'offset' VIRTUAL,
-  `proc_time`     AS PROCTIME(),
-  -- a rejected record has no time: 0 never moves the watermark
-  `event_time`    AS TO_TIMESTAMP_LTZ(COALESCE(`created_at`, 0), 3),
-  -- posts may arrive up to 5 s out of order before trending windows close
-  WATERMARK FOR `event_time` AS `event_time` - INTERVAL '5' SECOND
+  -- when the record was written to tweets (its Kafka timestamp)
+  `record_time`   TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  `proc_time`     AS PROCTIME()
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${TOPIC_PREFIX}tweets',
@@ -75,6 +90,10 @@ CREATE TABLE hashtag_counts (
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}hashtag_counts',
+  -- the sink keeps only the newest update of each key until it flushes (every
+  -- second, at 20,000 keys, and at each checkpoint): fewer writes downstream
+  'sink.buffer-flush.max-rows' = '20000',
+  'sink.buffer-flush.interval' = '1s',
   -- at most the broker's transaction.max.timeout.ms (15 min)
   'properties.transaction.timeout.ms' = '900000'
 );
@@ -94,6 +113,8 @@ CREATE TABLE unigram_counts (
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}unigram_counts',
+  'sink.buffer-flush.max-rows' = '20000',
+  'sink.buffer-flush.interval' = '1s',
   'properties.transaction.timeout.ms' = '900000'
 );
 
@@ -114,6 +135,8 @@ CREATE TABLE hashtag_minute_counts (
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}hashtag_minute_counts',
+  'sink.buffer-flush.max-rows' = '20000',
+  'sink.buffer-flush.interval' = '1s',
   'properties.transaction.timeout.ms' = '900000'
 );
 
@@ -133,29 +156,8 @@ CREATE TABLE unigram_minute_counts (
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}unigram_minute_counts',
-  'properties.transaction.timeout.ms' = '900000'
-);
-
--- The top 20 trending hashtags of the latest closed 75-minute window.
-CREATE TABLE trending_hashtags (
-  `rank`          INT NOT NULL,
-  `hashtag`       STRING NOT NULL,
-  `window_end_ms` BIGINT NOT NULL,
-  `recent`        BIGINT NOT NULL,
-  `previous`      BIGINT NOT NULL,
-  `score`         DOUBLE NOT NULL,
-  PRIMARY KEY (`rank`) NOT ENFORCED
-) WITH (
-  'connector' = 'upsert-kafka',
-  'topic' = '${TOPIC_PREFIX}trending_hashtags',
-  'properties.bootstrap.servers' = '${KAFKA}',
-  'key.format' = 'avro-confluent',
-  'key.avro-confluent.url' = '${REGISTRY}',
-  'value.format' = 'avro-confluent',
-  'value.avro-confluent.url' = '${REGISTRY}',
-  'value.fields-include' = 'EXCEPT_KEY',
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '${TOPIC_PREFIX}trending_hashtags',
+  'sink.buffer-flush.max-rows' = '20000',
+  'sink.buffer-flush.interval' = '1s',
   'properties.transaction.timeout.ms' = '900000'
 );
 
@@ -176,6 +178,8 @@ CREATE TABLE post_stats (
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}post_stats',
+  'sink.buffer-flush.max-rows' = '20000',
+  'sink.buffer-flush.interval' = '1s',
   'properties.transaction.timeout.ms' = '900000'
 );
 
@@ -207,8 +211,10 @@ CREATE TABLE rejected_posts (
 
 -- ---------------------------------------------------------------- views
 
--- Every record with the reason it is rejected, or NULL when it is a valid post.
--- 25,000 characters is X's longest post; anything longer is not a post.
+-- Every record with the reason it is rejected, or NULL when it is a valid post,
+-- and its event time in epoch ms: created_at, unless that is more than 5
+-- minutes after the record was written (a poster's clock cannot move the
+-- minutes, the windows or the retention into the future): then the record's time.
 CREATE TEMPORARY VIEW checked_posts AS
 SELECT *,
   CASE
@@ -216,14 +222,25 @@ SELECT *,
     WHEN `id` IS NULL OR CHAR_LENGTH(`id`) = 0 THEN 'no post id'
     WHEN `text` IS NULL THEN 'no text'
     WHEN `created_at` IS NULL THEN 'no created_at'
+    -- 25,000 characters is X's longest post; anything longer is not a post
     WHEN CHAR_LENGTH(`text`) > 25000 THEN 'text longer than 25000 characters (' || CAST(CHAR_LENGTH(`text`) AS STRING) || ')'
-  END AS reject_reason
-FROM tweets;
+  END AS reject_reason,
+  CASE
+    WHEN `created_at` > record_ms + 300000 THEN record_ms
+    ELSE `created_at`
+  END AS event_ms
+FROM (
+  SELECT *, EXTRACT(EPOCH FROM `record_time`) * 1000 + EXTRACT(MILLISECOND FROM `record_time`) AS record_ms
+  FROM tweets
+);
 
 -- Each post id once: the first copy wins; later copies (reconnects, replays)
 -- are dropped. The ids are remembered for 36 h (table.exec.state.ttl above).
+-- Every output reads this one view (planned once, see above).
 CREATE TEMPORARY VIEW unique_posts AS
-SELECT `id`, `text`, `created_at`, `event_time`
+SELECT `id`, `text`, event_ms,
+       -- the start of the post's minute, epoch ms UTC (floor, also before 1970)
+       event_ms - MOD(MOD(event_ms, 60000) + 60000, 60000) AS minute_ms
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY `id` ORDER BY `proc_time` ASC) AS copy_number
   FROM checked_posts
@@ -231,55 +248,26 @@ FROM (
 )
 WHERE copy_number = 1;
 
--- The text with URLs blanked (http://, https://, www. up to the next Unicode
--- white space, no-break spaces included), so that a '#fragment' never counts.
--- Java's \s and \w are ASCII-only, hence the \p{...} classes throughout.
-CREATE TEMPORARY VIEW posts_without_urls AS
-SELECT `event_time`,
-       -- the start of the post's minute, epoch ms (UTC, no time zone involved)
-       `created_at` - MOD(`created_at`, 60000) AS minute_ms,
-       REGEXP_REPLACE(`text`, '(https?://|www\.)[^\p{IsWhite_Space}]*', ' ') AS body
-FROM unique_posts;
+-- Hashtags and words, one row each (kind 'hashtag' or 'word'), tokenized once.
+CREATE TEMPORARY VIEW post_texts AS
+SELECT `text`, minute_ms FROM unique_posts;
 
--- Hashtags: '#' at the start or after a character that is not a letter, digit
--- or '_', then the run of letters, combining marks, digits and '_'; it must
--- hold a letter; lower-cased (the JVM locale is pinned in stack/flink/config.yaml).
-CREATE TEMPORARY VIEW hashtags AS
-SELECT LOWER(tag) AS hashtag, minute_ms, `event_time`
-FROM posts_without_urls
-CROSS JOIN UNNEST(REGEXP_EXTRACT_ALL(body, '(?<![\p{L}\p{Nd}_])#([\p{L}\p{M}\p{Nd}_]+)', 1)) AS t (tag)
-WHERE REGEXP(tag, '\p{L}');
-
--- Words: from the text without URLs, hashtags and @mentions (one pass, so both
--- are judged on the same text), a letter followed by letters and combining
--- marks; apostrophes and hyphens split words; lower-cased; at least two
--- letters; no stopword. The stopwords are a literal array: a stateless filter
--- (a literal NOT IN list is one too, but takes Flink's planner ~80 s to plan).
-CREATE TEMPORARY VIEW words AS
-SELECT word, minute_ms
-FROM (
-  SELECT LOWER(w) AS word, minute_ms
-  FROM posts_without_urls
-  CROSS JOIN UNNEST(REGEXP_EXTRACT_ALL(
-      REGEXP_REPLACE(body, '(?<![\p{L}\p{Nd}_])[#@][\p{L}\p{M}\p{Nd}_]+', ' '),
-      '(\p{L}[\p{L}\p{M}]*)', 1)) AS t (w)
-)
-WHERE CHAR_LENGTH(REGEXP_REPLACE(word, '\p{M}', '')) >= 2
-  -- (typed STRING: as ARRAY<VARCHAR(n)> the word would be cut to n characters)
-  AND NOT ARRAY_CONTAINS(CAST(ARRAY[${STOPWORDS}] AS ARRAY<STRING>), word);
+CREATE TEMPORARY VIEW post_tokens AS
+SELECT kind, token, minute_ms
+FROM tokenize_posts(posts => TABLE post_texts, stopwords => '${STOPWORDS}');
 
 -- ---------------------------------------------------------------- the job
--- All-time counts never expire (STATE_TTL 0). Per-minute counts keep a
--- minute's state 7 days after its last update: a post is counted in its
--- minute whenever it arrives within that time.
+-- All-time counts never expire (STATE_TTL 0). A per-minute count keeps its
+-- state 25 hours after its last update (the longest window the API serves is
+-- 24 hours): a post counts in its minute whenever it arrives within that time.
 EXECUTE STATEMENT SET
 BEGIN
-  -- 'all': posts counted; 'rejected': records set aside. (One INSERT per sink
-  -- table: two would share its transactional ids.)
+  -- 'all': posts counted and the newest event time; 'rejected': records set
+  -- aside. (One INSERT per sink table: two would share its transactional ids.)
   INSERT INTO post_stats
-  SELECT /*+ STATE_TTL('p' = '0') */ stat, COUNT(*), MAX(`created_at`)
+  SELECT /*+ STATE_TTL('p' = '0') */ stat, COUNT(*), MAX(event_ms)
   FROM (
-    SELECT 'all' AS stat, `created_at` FROM unique_posts
+    SELECT 'all' AS stat, event_ms FROM unique_posts
     UNION ALL
     SELECT 'rejected' AS stat, CAST(NULL AS BIGINT) FROM checked_posts WHERE reject_reason IS NOT NULL
   ) p
@@ -294,45 +282,16 @@ BEGIN
   WHERE reject_reason IS NOT NULL;
 
   INSERT INTO hashtag_counts
-  SELECT /*+ STATE_TTL('h' = '0') */ hashtag, COUNT(*) FROM hashtags h GROUP BY hashtag;
+  SELECT /*+ STATE_TTL('t' = '0') */ token, COUNT(*) FROM post_tokens t WHERE kind = 'hashtag' GROUP BY token;
 
   INSERT INTO unigram_counts
-  SELECT /*+ STATE_TTL('w' = '0') */ word, COUNT(*) FROM words w GROUP BY word;
+  SELECT /*+ STATE_TTL('t' = '0') */ token, COUNT(*) FROM post_tokens t WHERE kind = 'word' GROUP BY token;
 
   INSERT INTO hashtag_minute_counts
-  SELECT /*+ STATE_TTL('h' = '7 d') */ minute_ms, hashtag, COUNT(*)
-  FROM hashtags h
-  GROUP BY minute_ms, hashtag;
+  SELECT /*+ STATE_TTL('t' = '25 h') */ minute_ms, token, COUNT(*)
+  FROM post_tokens t WHERE kind = 'hashtag' GROUP BY minute_ms, token;
 
   INSERT INTO unigram_minute_counts
-  SELECT /*+ STATE_TTL('w' = '7 d') */ minute_ms, word, COUNT(*)
-  FROM words w
-  GROUP BY minute_ms, word;
-
-  -- Trending: per 75-minute window sliding by 1 minute (event time), `recent`
-  -- = uses in its last 15 minutes, `previous` = uses in the 60 minutes before;
-  -- score = (recent + 1) / (previous / 4 + 1), the growth over the previous
-  -- hour's 15-minute average. At least 3 recent uses. Ties: more recent uses,
-  -- then hashtag. A window closes when event time passes its end.
-  INSERT INTO trending_hashtags
-  SELECT CAST(rn AS INT), hashtag, window_end_ms, recent, previous, score
-  FROM (
-    SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end
-                                 ORDER BY score DESC, recent DESC, hashtag ASC) AS rn
-    FROM (
-      SELECT window_start, window_end, hashtag,
-             UNIX_TIMESTAMP(CAST(window_end AS STRING)) * 1000 AS window_end_ms,
-             recent, previous,
-             (CAST(recent AS DOUBLE) + 1) / (CAST(previous AS DOUBLE) / 4 + 1) AS score
-      FROM (
-        SELECT window_start, window_end, hashtag,
-               SUM(CAST(CASE WHEN `event_time` >= window_end - INTERVAL '15' MINUTE THEN 1 ELSE 0 END AS BIGINT)) AS recent,
-               SUM(CAST(CASE WHEN `event_time` <  window_end - INTERVAL '15' MINUTE THEN 1 ELSE 0 END AS BIGINT)) AS previous
-        FROM TABLE(HOP(TABLE hashtags, DESCRIPTOR(`event_time`), INTERVAL '1' MINUTE, INTERVAL '75' MINUTE))
-        GROUP BY window_start, window_end, hashtag
-      )
-      WHERE recent >= 3
-    )
-  )
-  WHERE rn <= 20;
+  SELECT /*+ STATE_TTL('t' = '25 h') */ minute_ms, token, COUNT(*)
+  FROM post_tokens t WHERE kind = 'word' GROUP BY minute_ms, token;
 END;
