@@ -73,7 +73,7 @@ def _run(source: Source, settings: ProducerSettings, rejects_stem: str, **kw: ob
     except SchemaRegistrationError as e:
         console.print(f"[red]schema registration failed:[/] {e}", highlight=False)
         raise typer.Exit(2) from None
-    rejects = RejectLog(rejects_path(settings, rejects_stem))
+    rejects = RejectLog(rejects_path(settings, rejects_stem), settings.reject_preview_bytes)
     try:
         result = run(source, settings, console=console, rejects=rejects, writer=writer, stop=StopFlag(), **kw)
     except KeyboardInterrupt:
@@ -97,7 +97,9 @@ def replay(
     from .sources.replay import ReplaySource
 
     settings = _settings(topic=topic, metrics_port=metrics_port)
-    _run(ReplaySource(file, speed=speed, max_text_bytes=settings.max_text_bytes), settings, file.stem)
+    source = ReplaySource(file, speed=speed, max_text_bytes=settings.max_text_bytes,
+                          max_line_bytes=settings.max_line_bytes)
+    _run(source, settings, file.stem)
 
 
 def _parse_start(value: str) -> datetime:

@@ -31,8 +31,12 @@ class ProducerSettings(BaseSettings):
     rejects_dir: Path = REPO / ".stack" / "rejects"
     # a post's text larger than this is rejected (the broker takes 1 MiB records)
     max_text_bytes: int = 100_000
-    # a live source's frame larger than this is rejected
+    # a replay file's line larger than this is rejected (and skipped without being read whole)
+    max_line_bytes: int = 1_048_576
+    # a live source's frame (a Jetstream message, an X stream line, an X search page) larger than this is rejected
     max_frame_bytes: int = 1_000_000
+    # the rejects file keeps the first this many bytes of a rejected input (and its size)
+    reject_preview_bytes: int = 10_000
 
     # Kafka producer (idempotence and acks=all are always on)
     compression: str = "lz4"
@@ -72,6 +76,10 @@ class ProducerSettings(BaseSettings):
     http_error_max_s: float = 320.0
     rate_limit_base_s: float = 60.0
     rate_limit_max_s: float = 960.0
+    # each wait is lengthened by a random 0 to reconnect_jitter of itself, so clients do not reconnect in step
+    reconnect_jitter: float = 0.25
+    # a connection resets the backoff once it delivered a post or stayed up this long (not when it closes at once)
+    reconnect_reset_s: float = 30.0
 
     @field_validator("keywords", "languages", mode="before")
     @classmethod

@@ -8,6 +8,8 @@ time in epoch milliseconds, and a reason (`Rejected`) for whatever cannot be a p
 from __future__ import annotations
 
 import json
+import re
+import sys
 import time
 import unicodedata
 from datetime import datetime, timezone
@@ -38,7 +40,7 @@ def epoch_millis(created_at: object) -> int | None:
         return None
     try:
         dt = datetime.fromisoformat(created_at)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     if dt.tzinfo is None:  # no offset given: UTC, as the X API means it
         dt = dt.replace(tzinfo=timezone.utc)
@@ -82,8 +84,8 @@ def make_post(post_id: object, text: object, created_ms: int | None, author_id: 
     text = clean_text(text)
     try:
         size = len(text.encode())
-    except UnicodeEncodeError:
-        raise Rejected("invalid text: not valid Unicode (lone surrogate)") from None
+    except UnicodeEncodeError:  # rejected, not repaired: see check_unicode
+        raise Rejected("invalid text: lone surrogate") from None
     if size > max_text_bytes:
         raise Rejected(f"text too large: {size} bytes (limit {max_text_bytes})")
     if type(author_id) is not str or "\x00" in author_id:  # noqa: E721
@@ -102,23 +104,104 @@ def post_from_tweet(obj: object, *, source: str = "replay", max_text_bytes: int 
                      obj.get("lang"), source=source, max_text_bytes=max_text_bytes)
 
 
+# orjson's nesting limit: a document nested deeper is refused before it costs anything
+MAX_JSON_DEPTH = 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """`text` with lone surrogates written as escapes (`\\ud800`): encodable to UTF-8, so always printable and
+    writable (a reason, a path, a label)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(text) else text
+
+
+def lone_surrogate_at(value: object) -> str | None:
+    """Where the first string (or key) holding a lone surrogate is, as a path (`data.entities.hashtags[0].tag`),
+    or None. JSON parsers pair escaped surrogates into one character, so any surrogate left is a lone one.
+    Iterative (no recursion limit); each step links to its parent, so paths are only spelled out for the answer."""
+    stack: list[tuple[object, tuple | None]] = [(value, None)]  # (value, (step, parent's link) or None)
+    while stack:
+        value, link = stack.pop()
+        if type(value) is str:
+            if _SURROGATE.search(value):
+                return _path(link)
+        elif type(value) is dict:
+            for key, item in reversed(value.items()):
+                if _SURROGATE.search(key):
+                    return _path((key, link)) + " (a key)"
+                stack.append((item, (key, link)))
+        elif type(value) is list:
+            stack.extend((item, (i, link)) for i, item in reversed(list(enumerate(value))))
+    return None
+
+
+def _path(link: tuple | None) -> str:
+    steps = []
+    while link is not None:
+        step, link = link
+        steps.append(f"[{step}]" if type(step) is int else f".{safe_text(step)[:100]}")
+    return "".join(reversed(steps)).lstrip(".") or "(the document)"
+
+
+def check_unicode(value: object) -> None:
+    """Rejects a decoded document holding a lone surrogate anywhere (`\\ud800` alone is valid JSON syntax,
+    but not a character: UTF-8 cannot encode it, so neither Avro, Flink nor PostgreSQL could take it).
+
+    Rejected, not repaired: replacing it with U+FFFD would send a text the author did not write (and could
+    change what a keyword or a hashtag matches) without anyone knowing; rejected, the input is kept whole
+    in the rejects file, where it can be looked at."""
+    try:  # the usual case, at C speed: nothing that UTF-8 cannot encode
+        json.dumps(value, ensure_ascii=False).encode()
+        return
+    except (UnicodeEncodeError, RecursionError, ValueError):
+        pass
+    where = lone_surrogate_at(value)
+    if where is not None:
+        if where == "text" or where.endswith(".text"):
+            raise Rejected("invalid text: lone surrogate")
+        raise Rejected(f"invalid JSON: lone surrogate in {where}")
+
+
+def _no_constant(name: str) -> object:
+    raise Rejected(f"invalid JSON: {name} is not a JSON value")
+
+
 def parse_json(line: str | bytes) -> object:
-    """JSON text to a Python value, fast (orjson); errors are `Rejected` with the standard library's message."""
+    """JSON text to a Python value, fast (orjson). Whatever the input, the only exception is `Rejected`:
+    invalid UTF-8, invalid JSON (with the standard library's message), nesting deeper than MAX_JSON_DEPTH,
+    an integer over Python's digit limit (4300), a lone surrogate anywhere."""
     try:
         obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        obj = None
-        fallback = True
-    else:
-        # orjson reads integers beyond 64 bits as floats: let the standard library keep them exact
-        fallback = type(obj) is dict and type(obj.get("id")) is float
-    if fallback:
-        if isinstance(line, bytes):  # invalid UTF-8 is read with replacement characters
-            line = line.decode("utf-8", errors="replace")
+    except orjson.JSONDecodeError as e:
+        return _parse_slowly(line, e)
+    # orjson reads integers beyond 64 bits as floats: let the standard library keep them exact
+    if type(obj) is dict and type(obj.get("id")) is float:
+        return _parse_slowly(line, None)
+    return obj
+
+
+def _parse_slowly(line: str | bytes, error: orjson.JSONDecodeError | None) -> object:
+    """What orjson refused (or read inexactly), through the standard library, which says why in its own words
+    and reads what orjson does not (integers past a double's range, lone surrogates, to reject them by name)."""
+    if isinstance(line, (bytes, bytearray, memoryview)):
+        line = bytes(line)
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise Rejected(f"invalid JSON: {e.msg} (column {e.colno})") from None
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise Rejected(f"invalid UTF-8: byte 0x{line[e.start]:02x} at position {e.start}") from None
+    if error is not None and error.msg.startswith("depth limit exceeded"):
+        raise Rejected(f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels (column {error.colno})")
+    try:
+        obj = json.loads(line, parse_constant=_no_constant)
+    except Rejected:  # NaN, Infinity
+        raise
+    except json.JSONDecodeError as e:
+        raise Rejected(f"invalid JSON: {e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise Rejected("invalid JSON: nested too deeply") from None
+    except ValueError:  # the only other one: an integer literal over sys.get_int_max_str_digits() digits
+        raise Rejected(f"invalid JSON: number with more than {sys.get_int_max_str_digits()} digits") from None
+    check_unicode(obj)
     return obj
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .config import ProducerSettings
@@ -31,7 +32,8 @@ log = logging.getLogger("producer")
 class Reject(NamedTuple):
     line: int          # line of a file, or frame of a stream
     reason: str
-    raw: str | bytes
+    raw: str | bytes   # the input, or its beginning when it was too large to keep
+    size: int | None = None  # the input's size in bytes when `raw` is only its beginning
 
 
 class Source(Protocol):
@@ -173,10 +175,10 @@ def _pump(source: Source, writer: PostWriter, rejects: RejectLog, metrics: Metri
                 if countdown > 0:
                     continue
             elif item is not None:
-                rejects.add(origin, item.line, item.reason, item.raw)
+                rejects.add(origin, item.line, item.reason, item.raw, item.size)
                 if rejects.count <= 10:
-                    progress.console.print(f"[yellow]rejected[/] {origin_name} line {item.line}: {item.reason}",
-                                           highlight=False)
+                    progress.console.print(f"[yellow]rejected[/] {escape(origin_name)} line {item.line}: "
+                                           f"{escape(item.reason)}", highlight=False)  # a reason may quote input
             # housekeeping: every 256 posts, and whenever the source is idle or rejects
             countdown = 256
             if stop.is_set():
@@ -213,10 +215,10 @@ def report(console: Console, topic: str, result: RunResult, reject_unit: str) ->
     code = 0
     if result.failed or result.pending:
         for err in result.errors:
-            console.print(f"[red]delivery failed:[/] {err}", highlight=False)
+            console.print(f"[red]delivery failed:[/] {escape(err)}", highlight=False)
         console.print(f"[red]{result.failed} posts failed delivery, {result.pending} still pending[/]")
         code = 1
     if result.error is not None:
-        console.print(f"[red]stopped on error:[/] {result.error}", highlight=False)
+        console.print(f"[red]stopped on error:[/] {escape(str(result.error))}", highlight=False)
         code = 1
     return code

@@ -12,7 +12,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from .avro import SchemaRegistrationError, make_encoder, register
 from .config import ProducerSettings
-from .post import Post
+from .post import Post, safe_text
 
 log = logging.getLogger("producer")
 
@@ -126,25 +126,43 @@ class PostWriter:
 
 
 class RejectLog:
-    """Rejected input, one JSON line each (where it came from, why, the raw input), for inspection."""
+    """Rejected input, one JSON line each (where it came from, why, the raw input), for inspection.
 
-    def __init__(self, path: Path):
+    Writing never fails on what the input holds: the raw input is kept as text (UTF-8 as it is; invalid
+    bytes and lone surrogates as backslash escapes, `\\xe9`, `\\ud800`), cut to its first `preview_bytes`
+    bytes, with its size in bytes: `{"source", "line", "reason", "raw", "bytes", "truncated"}`."""
+
+    def __init__(self, path: Path, preview_bytes: int = 10_000):
         self.path = path
+        self.preview_bytes = preview_bytes
         self.count = 0
         self.by_reason: dict[str, int] = {}
         self._file = None
 
-    def add(self, origin: str, line_no: int, reason: str, raw: str | bytes) -> None:
+    def add(self, origin: str, line_no: int, reason: str, raw: str | bytes, size: int | None = None) -> None:
+        """size: the raw input's size in bytes, when `raw` is only its beginning (default: len(raw) in UTF-8)."""
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # line-buffered: readable live
-        if isinstance(raw, bytes):
-            raw = raw.decode("utf-8", errors="replace")
+            # line-buffered: readable live; backslashreplace: nothing unwritable gets this far, but never raise
+            self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace", buffering=1)
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "backslashreplace")
+        elif isinstance(raw, (bytearray, memoryview)):
+            raw = bytes(raw)
+        elif not isinstance(raw, bytes):
+            try:
+                raw = safe_text(repr(raw)).encode()
+            except (RecursionError, ValueError):  # too deep, or an integer too long to print
+                raw = f"<{type(raw).__name__} that cannot be printed>".encode()
+        size = len(raw) if size is None else size
+        preview = raw[:self.preview_bytes]
+        reason = safe_text(reason)
         self.count += 1
         kind = reason.split(":", 1)[0]
         self.by_reason[kind] = self.by_reason.get(kind, 0) + 1
-        self._file.write(json.dumps({"source": origin, "line": line_no, "reason": reason, "raw": raw},
-                                    ensure_ascii=False) + "\n")
+        self._file.write(json.dumps({"source": safe_text(origin), "line": line_no, "reason": reason,
+                                     "raw": preview.decode("utf-8", "backslashreplace"), "bytes": size,
+                                     "truncated": size > len(preview)}, ensure_ascii=False) + "\n")
 
     def close(self) -> None:
         if self._file:

@@ -5,6 +5,8 @@ keyword and a language, and become the same Post as every other source:
 id at://DID/app.bsky.feed.post/RKEY, the author's DID, the first matching language.
 Hashtags are the ones in the text; tags given only as facets (or the record's
 `tags`) are appended to the text as #tag so the pipeline counts them too.
+The event time is the record's createdAt, or Jetstream's time_us when createdAt is
+missing, unreadable or more than 5 minutes ahead of time_us.
 On a reconnect, the stream resumes from the last event seen (Jetstream's cursor).
 """
 
@@ -20,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import CloseCode
 
 from ..config import ProducerSettings
 from ..post import Rejected, epoch_millis, make_post, parse_json
@@ -32,6 +35,12 @@ TAG_FEATURE = "app.bsky.richtext.facet#tag"
 # a hashtag in the text, as the pipeline counts them (a # not after a letter, digit or _; a run with a letter)
 _HASHTAG = re.compile(r"(?<![^\W_])(?<!_)#(\w*[^\W\d_]\w*)")
 _WORD_RUN = re.compile(r"\w+")
+# a createdAt further ahead of Jetstream's time_us than this is a wrong clock: the event time is time_us
+MAX_AHEAD_MS = 5 * 60 * 1000
+# a frame over the websocket's max_size closes the connection (1009) before anyone sees it, so Jetstream would
+# send it again from the cursor: the cursor moves on this much (1 s of events) to get past it
+OVERSIZE_SKIP_US = 1_000_000
+PREVIEW = 10_000  # the beginning of an oversize frame kept for the rejects file
 
 
 def keyword_matcher(keywords: Iterable[str]) -> Callable[[str], bool]:
@@ -88,6 +97,15 @@ def with_tags(text: str, tags: Iterable[str]) -> str:
     return text
 
 
+def event_time(created_at: object, time_us: int | None) -> int | None:
+    """Epoch ms of a post: its createdAt, or Jetstream's time_us (when the event reached Jetstream) if createdAt
+    is missing, unreadable or more than MAX_AHEAD_MS ahead of time_us; None if neither is known."""
+    created = epoch_millis(created_at)
+    if time_us is not None and (created is None or created > time_us // 1000 + MAX_AHEAD_MS):
+        return time_us // 1000
+    return created
+
+
 def with_query(url: str, **params: object) -> str:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
@@ -118,11 +136,12 @@ class BlueskySource(LiveSource):
 
     async def _connect_once(self) -> None:
         url = self.url()
+        max_size = 4 * self.settings.max_frame_bytes  # a text frame of max_frame_bytes characters, in UTF-8
         try:
-            async with connect(url, open_timeout=10, max_size=4 * self.settings.max_frame_bytes,
+            async with connect(url, open_timeout=10, max_size=max_size,
                                user_agent_header=f"tweetstream-producer websockets/{websockets.__version__}",
                                ping_interval=20, ping_timeout=20, close_timeout=2) as ws:
-                self.backoff.reset()
+                self.backoff.opened()
                 log.info("bluesky: connected to %s", url)
                 last_frame = time.monotonic()
                 while not self.stopping.is_set():
@@ -135,6 +154,14 @@ class BlueskySource(LiveSource):
                     last_frame = time.monotonic()
                     self.event(message)
         except ConnectionClosed as e:
+            if e.sent is not None and e.sent.code == CloseCode.MESSAGE_TOO_BIG:  # websockets refused a frame
+                self.frames += 1
+                self.reject(f"frame too large: over {max_size} bytes (limit {self.settings.max_frame_bytes})", "")
+                if self.cursor is not None:
+                    self.cursor += OVERSIZE_SKIP_US
+                    log.warning("bluesky: a frame over %d bytes closed the connection; resuming %gs of events "
+                                "later to get past it", max_size, OVERSIZE_SKIP_US / 1e6)
+                raise Drop("network", "frame too large (1009)") from None
             code = e.rcvd.code if e.rcvd is not None else 1006
             raise Drop("network", f"connection closed ({code})") from None
         except InvalidStatus as e:
@@ -155,8 +182,11 @@ class BlueskySource(LiveSource):
         """One Jetstream message: a post to send, a reject, or something skipped."""
         self.frames += 1
         limit = self.settings.max_frame_bytes
-        if len(message) > limit:
-            self.reject(f"frame too large: {len(message)} bytes (limit {limit})", message[:10_000])
+        size = len(message)
+        if size * 4 > limit and isinstance(message, str):  # a large one: its size in bytes
+            size = len(message.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            self.reject(f"frame too large: {size} bytes (limit {limit})", message[:PREVIEW], size)
             return
         if isinstance(message, bytes):
             self.reject("binary frame (expected JSON text)", message)
@@ -169,8 +199,11 @@ class BlueskySource(LiveSource):
         if not isinstance(event, dict):
             self.reject("not a JSON object", message)
             return
-        if isinstance(event.get("time_us"), int):
-            self.cursor = event["time_us"]
+        time_us = event.get("time_us")
+        if type(time_us) is not int or not 0 < time_us < 2**63:  # noqa: E721 - not a bool either
+            time_us = None
+        if time_us is not None:
+            self.cursor = time_us
         commit = event.get("commit")
         if event.get("kind") != "commit" or not isinstance(commit, dict) \
                 or commit.get("collection") != POST_COLLECTION or commit.get("operation") != "create":
@@ -190,9 +223,7 @@ class BlueskySource(LiveSource):
         if lang is False or not self.matches(text):
             self.stats.skipped += 1
             return
-        created = epoch_millis(record.get("createdAt"))
-        if created is None and isinstance(event.get("time_us"), int):
-            created = event["time_us"] // 1000
+        created = event_time(record.get("createdAt"), time_us)
         try:
             post = make_post(f"at://{did}/{POST_COLLECTION}/{rkey}", text, created, did, lang, source="bluesky",
                              max_text_bytes=self.settings.max_text_bytes)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -14,7 +16,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponent
 
 from ..config import ProducerSettings
 from ..metrics import SourceStats
-from ..post import Post
+from ..post import Post, safe_text
 from ..run import Reject
 from . import IDLE_STEP_S
 
@@ -34,11 +36,20 @@ class SourceError(RuntimeError):
 
 
 class Backoff:
-    """A tenacity wait: network errors back off linearly, HTTP errors and 429s exponentially;
-    each kind counts its failures since the last good connection (`reset`)."""
+    """A tenacity wait: network errors back off linearly, HTTP errors and 429s exponentially, each wait
+    lengthened by a random 0 to `reconnect_jitter` of itself (so that many clients dropped at once do not
+    come back in step). Each kind counts its failures since the last connection that worked.
 
-    def __init__(self, settings: ProducerSettings):
+    A connection that worked is one that delivered a post (`delivered`) or stayed up `reconnect_reset_s`
+    (from `opened`): only then are the counts reset, when it ends. A connection that closes as soon as it
+    opens (a server accepting and dropping every connection, a frame that always kills it) is a failure
+    like any other, and the waits keep growing. `reset` is for request/response sources (a poll that worked)."""
+
+    def __init__(self, settings: ProducerSettings, *, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None):
         self.max_rate_limit = settings.rate_limit_max_s
+        self.jitter = settings.reconnect_jitter
+        self.reset_after = settings.reconnect_reset_s
         self.waits = {
             "network": wait_incrementing(start=settings.reconnect_base_s, increment=settings.reconnect_base_s,
                                          max=settings.reconnect_max_s),
@@ -48,15 +59,28 @@ class Backoff:
                                            max=settings.rate_limit_max_s),
         }
         self.failures: Counter[str] = Counter()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.delivered = False          # set by the source when the current connection delivers a post
+        self._opened: float | None = None
+
+    def opened(self) -> None:
+        """A connection is up (it has yet to show that it works)."""
+        self._opened = self.clock()
+        self.delivered = False
 
     def reset(self) -> None:
         self.failures.clear()
 
     def __call__(self, retry_state: RetryCallState) -> float:
+        if self._opened is not None and (self.delivered or self.clock() - self._opened >= self.reset_after):
+            self.failures.clear()  # the connection that just ended had worked
+        self._opened, self.delivered = None, False
         drop = retry_state.outcome.exception() if retry_state.outcome else None
         kind = drop.kind if isinstance(drop, Drop) else "network"
         self.failures[kind] += 1
         delay = self.waits[kind](SimpleNamespace(attempt_number=self.failures[kind]))
+        delay *= 1 + self.rng.uniform(0, self.jitter)
         if isinstance(drop, Drop) and drop.retry_after:  # the server said when: not sooner, within reason
             delay = max(delay, min(drop.retry_after, self.max_rate_limit))
         return delay
@@ -90,6 +114,8 @@ class LiveSource:
         raise NotImplementedError
 
     def emit(self, item: Post | Reject) -> None:
+        if item.__class__ is Post:
+            self.backoff.delivered = True
         while not self.stopping.is_set():
             try:
                 self._queue.put(item, timeout=IDLE_STEP_S)
@@ -97,8 +123,8 @@ class LiveSource:
             except queue.Full:
                 continue
 
-    def reject(self, reason: str, raw: str | bytes) -> None:
-        self.emit(Reject(self.frames, reason, raw))
+    def reject(self, reason: str, raw: str | bytes, size: int | None = None) -> None:
+        self.emit(Reject(self.frames, reason, raw, size))
 
     def retrying(self, on_drop: Callable[[Drop, float], None] | None = None) -> Retrying:
         """Retry while the failure is a retryable Drop and no stop was asked; sleeps end early on stop."""
@@ -116,6 +142,8 @@ class LiveSource:
                         before_sleep=before_sleep, reraise=True)
 
     def scrub(self, text: str) -> str:
+        """The text without the source's secrets, and printable (lone surrogates a server sent, escaped)."""
+        text = safe_text(text)
         for secret in self.secrets:
             if secret:
                 text = text.replace(secret, "***")

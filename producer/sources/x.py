@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
@@ -22,7 +22,7 @@ import tweepy
 from requests.adapters import HTTPAdapter
 
 from ..config import ProducerSettings
-from ..post import Rejected, parse_json, post_from_tweet
+from ..post import Rejected, check_unicode, parse_json, post_from_tweet
 from .live import Drop, LiveSource, SourceError
 
 log = logging.getLogger("producer")
@@ -30,6 +30,7 @@ log = logging.getLogger("producer")
 X_HOST = "https://api.twitter.com"
 TWEET_FIELDS = ["created_at", "lang", "author_id"]
 MAX_RULE_LENGTH = 512  # the Basic and Pro tiers' rule length
+PREVIEW = 10_000  # the beginning of an oversize frame or page kept for the rejects file
 
 
 # ---------------------------------------------------------------- rules
@@ -113,18 +114,92 @@ def _token(settings: ProducerSettings) -> str:
     return settings.x_bearer_token.get_secret_value()
 
 
-def _problem(body: str) -> str:
-    """The X API's problem document (title, detail, reason) in one line."""
+def _problem(body: str | bytes) -> str:
+    """The X API's problem document (title, detail, reason) in one line; the body's start if it is not one."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
     try:
-        doc = json.loads(body)
-    except ValueError:
-        return body.strip()[:300]
-    if not isinstance(doc, dict):
-        return body.strip()[:300]
+        doc = parse_json(body)
+    except Rejected:
+        doc = None
+    return (_describe(doc) if isinstance(doc, dict) else "") or body.strip()[:300]
+
+
+def _describe(doc: dict) -> str:
     if isinstance(doc.get("errors"), list) and doc["errors"] and isinstance(doc["errors"][0], dict):
         doc = {**doc["errors"][0], **doc}
-    parts = [str(doc[k]) for k in ("title", "reason", "connection_issue", "detail", "message") if doc.get(k)]
-    return ": ".join(dict.fromkeys(parts)) or body.strip()[:300]
+    parts = [str(doc[k])[:300] for k in ("title", "reason", "connection_issue", "detail", "message")
+             if isinstance(doc.get(k), (str, int))]
+    return ": ".join(dict.fromkeys(parts))
+
+
+def _dump(value: object) -> str:
+    """A decoded value as JSON text for the rejects file (ASCII: a lone surrogate comes out as \\ud800)."""
+    try:
+        return json.dumps(value)
+    except (RecursionError, ValueError, TypeError):
+        return f"<{type(value).__name__} that cannot be written as JSON>"
+
+
+class TooLarge(Exception):
+    """A response body over the limit: its first bytes, and how much was read before giving up."""
+
+    def __init__(self, limit: int, preview: bytes, size: int):
+        super().__init__(f"response over {limit} bytes")
+        self.limit, self.preview, self.size = limit, preview, size
+
+
+def read_bounded(response: requests.Response, limit: int) -> bytes:
+    """The body of a response, read at most limit + 1 bytes (then the connection is closed: TooLarge).
+    It becomes the response's content, so requests and tweepy read it from memory as usual."""
+    body = bytearray()
+    for chunk in response.iter_content(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            response.close()
+            raise TooLarge(limit, bytes(body[:PREVIEW]), len(body))
+    response._content = bytes(body)  # requests' own cache of the body (read by .content, .text, .json())
+    return response._content
+
+
+class OversizeLine(bytes):
+    """The beginning of a stream line over the limit (the rest was read and dropped); `size`: its length."""
+
+    size: int
+
+
+def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """Lines of a stream (without their \\r\\n), none held past limit + 1 bytes: a longer one comes out as
+    an `OversizeLine` (its first PREVIEW bytes and its size), the rest dropped as it comes."""
+    line = bytearray()
+    over: OversizeLine | None = None  # the line being dropped
+    last = b""                        # the last byte of it seen (a \\r before the \\n is not part of the line)
+    for chunk in chunks:
+        pieces = chunk.split(b"\n")
+        for i, piece in enumerate(pieces):
+            if over is None:
+                line += piece
+                if len(line) > limit + 1:
+                    over = OversizeLine(line[:PREVIEW])
+                    over.size, last = len(line), line[-1:]
+                    line.clear()
+            else:
+                over.size += len(piece)
+                last = piece[-1:] or last
+            if i == len(pieces) - 1:  # the line goes on in the next chunk
+                continue
+            if over is not None:
+                if last == b"\r":
+                    over.size -= 1
+                yield over
+                over = None
+            else:
+                yield bytes(line[:-1] if line.endswith(b"\r") else line)
+                line.clear()
+    if over is not None:
+        yield over
+    elif line:
+        yield bytes(line)
 
 
 def _retry_after(headers) -> float | None:  # noqa: ANN001 - a requests CaseInsensitiveDict
@@ -170,11 +245,12 @@ class _XSource(LiveSource):
     def serve_x(self) -> None:
         raise NotImplementedError
 
-    def tweet(self, data: object) -> None:
+    def tweet(self, data: object, raw: bytes | None = None) -> None:
+        """One tweet object; `raw`, the input it came in, for the rejects file (default: the tweet as JSON)."""
         try:
             post = post_from_tweet(data, source="x", max_text_bytes=self.settings.max_text_bytes)
         except Rejected as e:
-            self.reject(str(e), json.dumps(data, ensure_ascii=False))
+            self.reject(str(e), _dump(data) if raw is None else raw)
             return
         self.emit(post)
 
@@ -197,8 +273,17 @@ class _StreamingClient(tweepy.StreamingClient):
     def _keep_response(self, response: requests.Response, *args, **kwargs) -> None:
         if response.request.method == "GET" and urlsplit(response.request.url).path.endswith("/2/tweets/search/stream"):
             self.response = response
-            if response.status_code != 200:  # read the error body before tweepy drops it
-                self.error_response = (response.status_code, response.text, response.headers)
+            limit = self.source.settings.max_frame_bytes
+            if response.status_code != 200:  # read the error body before tweepy drops it (not past the limit)
+                try:
+                    body = read_bounded(response, limit)
+                except TooLarge as e:
+                    body = e.preview
+                    response._content = body
+                self.error_response = (response.status_code, body.decode("utf-8", errors="replace"), response.headers)
+            else:  # tweepy reads the stream with iter_lines: lines are held at most max_frame_bytes
+                response.iter_lines = lambda chunk_size=512, **kw: bounded_lines(response.iter_content(chunk_size),
+                                                                                 limit)
 
     def on_connect(self) -> None:
         self.source.connected()
@@ -273,6 +358,8 @@ class XStreamSource(_XSource):
                     raise Drop("http", f"rules: {e}") from None
                 except tweepy.HTTPException as e:
                     raise SourceError(f"x: the rules API refused: {e}".replace("\n", " ")) from None
+                except (RecursionError, ValueError) as e:  # tweepy could not read the body (too deep, huge numbers)
+                    raise Drop("http", f"rules: unreadable response ({type(e).__name__})") from None
                 except requests.RequestException as e:
                     raise Drop("network", f"rules: {e}") from None
         for attempt in self.retrying():
@@ -289,13 +376,14 @@ class XStreamSource(_XSource):
                 raise drop
 
     def connected(self) -> None:
-        self.backoff.reset()
+        self.backoff.opened()
         log.info("x: stream connected")
 
     def frame(self, raw: bytes) -> None:
         self.frames += 1
-        if len(raw) > self.settings.max_frame_bytes:
-            self.reject(f"frame too large: {len(raw)} bytes (limit {self.settings.max_frame_bytes})", raw[:10_000])
+        size = raw.size if type(raw) is OversizeLine else len(raw)
+        if size > self.settings.max_frame_bytes:
+            self.reject(f"frame too large: {size} bytes (limit {self.settings.max_frame_bytes})", raw[:PREVIEW], size)
             return
         try:
             message = parse_json(raw)
@@ -308,16 +396,18 @@ class XStreamSource(_XSource):
         if "data" not in message:
             errors = message.get("errors")
             if errors:  # e.g. operational-disconnect, sent just before the server closes the stream
-                self.disconnect_reason = _problem(raw.decode("utf-8", errors="replace"))
+                self.disconnect_reason = _describe(message) or raw.decode("utf-8", errors="replace").strip()[:300]
                 log.warning("x: stream message: %s", self.disconnect_reason)
             else:
                 self.reject("missing field: data", raw)
             return
         rules = message.get("matching_rules")
-        if rules and self.rule_ids and not any(isinstance(r, dict) and r.get("id") in self.rule_ids for r in rules):
+        if isinstance(rules, list) and rules and self.rule_ids \
+                and not any(isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"] in self.rule_ids
+                            for r in rules):
             self.stats.skipped += 1
             return
-        self.tweet(message["data"])
+        self.tweet(message["data"], raw)
 
     def interrupt(self) -> None:
         client = self.client
@@ -338,6 +428,11 @@ class XStreamSource(_XSource):
 
 # ---------------------------------------------------------------- recent search
 
+def _id(value: object) -> str | None:
+    """An id or token of the API's `meta`, if it is one (anything else would be sent back in the next query)."""
+    return value if isinstance(value, str) and value and len(value) <= 100 and value.isprintable() else None
+
+
 class XSearchSource(_XSource):
     """Recent search, polled: each rule is a query; only tweets newer than the last seen (since_id)."""
 
@@ -347,10 +442,12 @@ class XSearchSource(_XSource):
         super().__init__(settings, f"{settings.x_api_url.rstrip('/')}/2/tweets/search/recent")
         self.since_id: dict[str, str] = {}
         self.polls = 0
+        self.body = b""  # the last response's body (bounded), for the rejects file
 
     def serve_x(self) -> None:
         client = tweepy.Client(self._token, return_type=dict, wait_on_rate_limit=False)
         _point_at(client.session, self.settings.x_api_url)
+        client.session.hooks["response"].append(self._read_body)
         while not self.stopping.is_set():
             for query in self.rules:
                 for attempt in self.retrying():
@@ -359,6 +456,23 @@ class XSearchSource(_XSource):
                             self.poll(client, query)
             self.polls += 1
             self.stopping.wait(self.settings.x_poll_interval_s)
+
+    def _read_body(self, response: requests.Response, *args, **kwargs) -> None:
+        """Every response's body, read before tweepy sees it: not past max_frame_bytes, and kept for the
+        rejects file if it cannot be read."""
+        self.body = b""
+        self.body = read_bounded(response, self.settings.max_frame_bytes)
+
+    def _unreadable(self, error: Exception) -> Drop:
+        """tweepy could not read the body: a reject saying why (in the words of every source), and a retry."""
+        try:
+            parse_json(self.body)
+            too_deep = isinstance(error, RecursionError)
+            reason = "invalid JSON: nested too deeply" if too_deep else f"invalid JSON: {error}"
+        except Rejected as e:
+            reason = str(e)
+        self.reject(reason, self.body)
+        return Drop("http", "malformed response")
 
     def poll(self, client: tweepy.Client, query: str) -> None:
         """One query, newest first, page by page, then sent oldest first."""
@@ -378,22 +492,32 @@ class XSearchSource(_XSource):
                 raise Drop("http", str(e).replace("\n", " ")) from None
             except tweepy.HTTPException as e:
                 raise SourceError(f"x: recent search refused: {e}".replace("\n", " ")) from None
-            except requests.JSONDecodeError as e:
-                self.reject(f"invalid JSON: {e.msg} (column {e.colno})", e.doc[:10_000])
-                raise Drop("http", "malformed response") from None
+            except TooLarge as e:
+                self.reject(f"page too large: over {e.limit} bytes", e.preview, e.size)
+                raise Drop("http", "response too large") from None
+            except (RecursionError, ValueError) as e:  # requests.JSONDecodeError, too deep, an integer too long
+                raise self._unreadable(e) from None
             except requests.RequestException as e:
                 raise Drop("network", str(e)) from None
-            meta = page.get("meta") or {}
-            newest = newest or meta.get("newest_id")
+            if not isinstance(page, dict):
+                self.reject("not a JSON object", self.body)
+                raise Drop("http", "malformed response")
+            meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
+            newest = newest or _id(meta.get("newest_id"))
             data = page.get("data") or []
             if not isinstance(data, list):
-                self.reject("data is not a list", json.dumps(page)[:10_000])
+                self.reject("data is not a list", self.body)
                 data = []
             tweets += data
-            token = meta.get("next_token")
+            token = _id(meta.get("next_token"))
             if not token or since is None:  # the first poll takes one page: the most recent, not 7 days
                 break
         for tweet in reversed(tweets):
+            try:  # the page was read by the standard library, which keeps lone surrogates: one tweet, one reject
+                check_unicode(tweet)
+            except Rejected as e:
+                self.reject(str(e), _dump(tweet))
+                continue
             self.tweet(tweet)
         if newest:
             self.since_id[query] = newest

@@ -10,8 +10,10 @@ def test_ids_beyond_64_bits_stay_exact():
 
 
 def test_lone_surrogates_are_rejected_not_crashing():
-    with pytest.raises(Rejected, match="not valid Unicode"):
+    with pytest.raises(Rejected, match="^invalid text: lone surrogate$"):
         post_from_json_line('{"id": "1", "text": "bad \\ud800 text"}')
+    with pytest.raises(Rejected, match="^invalid text: lone surrogate$"):
+        make_post("1", "bad \ud800 text", 5, source="x")
 
 
 def test_nul_is_removed_from_every_text_field_and_refused_in_ids():

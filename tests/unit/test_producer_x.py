@@ -11,7 +11,8 @@ import pytest
 from producer.config import ProducerSettings
 from producer.post import Post
 from producer.sources.live import SourceError
-from producer.sources.x import XSearchSource, XStreamSource, _StreamingClient, build_rules
+from producer.sources.x import (OversizeLine, XSearchSource, XStreamSource, _StreamingClient, bounded_lines,
+                                build_rules)
 from tests.producer.mocks import (CLIENT_NOT_ENROLLED, FAST_BACKOFF, OPERATIONAL_DISCONNECT, TOO_MANY_CONNECTIONS,
                                   Connection, MockX, collect, stream_frame, tweet)
 
@@ -157,3 +158,69 @@ def test_recent_search_polls_pages_since_the_newest_and_backs_off_on_429(tmp_pat
         assert any("429" in k for k in source.stats.reconnects)
         queries = [p for m, p, _ in mock.requests if "/2/tweets/search/recent" in p]
         assert "query=covid+lang%3Afr" in queries[0] and "max_results=100" in queries[0]
+
+
+# ---------------------------------------------------------------- malformed input: rejects, never a crash
+
+def test_bounded_lines_never_hold_a_line_past_the_limit():
+    chunks = [b"ab", b"c\r\n\r\nxxxxx", b"xxxxxxx", b"xx\r", b"\nend"]
+    lines = list(bounded_lines(chunks, 5))
+    assert lines == [b"abc", b"", b"x" * 12, b"end"]          # the oversize line: what was held of it...
+    assert type(lines[2]) is OversizeLine and lines[2].size == 14   # ...and its size, without the \r
+    assert list(bounded_lines([b"a\nb\n", b"c"], 5)) == [b"a", b"b", b"c"]
+
+
+def test_stream_frames_too_deep_huge_or_invalid_unicode_are_rejects(tmp_path):
+    ok = [tweet(i, f"covid {i}") for i in range(3)]
+    frame = stream_frame(ok[0], [OUR_RULE])
+    frames = [
+        frame[:-1] + b', "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",                # 5,000 levels, from len + 6
+        frame[:-1] + b', "n": ' + b"9" * 5000 + b"}",                              # a 5,000-digit number
+        stream_frame({"id": "7", "text": "a \ud800 b"}, [OUR_RULE]),               # json.dumps writes \\ud800
+        stream_frame({"id": "\udc00", "text": "t"}, [OUR_RULE]),
+        stream_frame({"id": "8", "text": "caf"}, [OUR_RULE]).replace(b"caf", b"caf\xe9"),
+        stream_frame(tweet(9, "covid " + "x" * 50_000), [OUR_RULE]),               # over max_frame_bytes
+        frame,
+        stream_frame(ok[1], [OUR_RULE]),
+    ]
+    with MockX([Connection(frames=frames, ending="hold")], token=TOKEN) as mock:
+        source = XStreamSource(settings(mock, tmp_path, max_frame_bytes=20_000))
+        posts, rejects = collect(source, 2)
+    assert [p.id for p in posts] == [ok[0]["id"], ok[1]["id"]]
+    big = len(frames[5])
+    assert [(r.line, r.reason) for r in rejects] == [
+        (1, f"invalid JSON: nested deeper than 1024 levels (column {len(frame) + 6 + 1025})"),
+        (2, "invalid JSON: number with more than 4300 digits"),
+        (3, "invalid text: lone surrogate"),
+        (4, "invalid JSON: lone surrogate in data.id"),
+        (5, f"invalid UTF-8: byte 0xe9 at position {frames[4].index(b'caf') + 3}"),
+        (6, f"frame too large: {big} bytes (limit 20000)")]
+    assert rejects[2].raw == frames[2]                        # the frame as it came
+    assert rejects[5].size == big and rejects[5].raw == frames[5][:10_000]
+
+
+def test_recent_search_pages_too_deep_huge_large_or_with_invalid_unicode_are_rejects(tmp_path):
+    t = [tweet(i, f"covid {i}") for i in range(3)]
+    page = {"data": [t[2], {**t[1], "text": "bad \ud800"}, {**t[1], "id": "5", "author_id": "\udc00"}, t[0]],
+            "meta": {"newest_id": t[2]["id"], "result_count": 4}}
+    script = [
+        b'{"data": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"meta": {"result_count": ' + b"9" * 5000 + b"}}",
+        b'{"data": [' + b" " * 50_000 + b"]}",                   # over max_frame_bytes
+        b"[1, 2]",
+        page,
+    ]
+    with MockX(search_pages=script, token=TOKEN) as mock:
+        source = XSearchSource(settings(mock, tmp_path, keywords=["covid"], languages=["fr"],
+                                        max_frame_bytes=20_000))
+        posts, rejects = collect(source, 2)
+    assert [p.id for p in posts] == [t[0]["id"], t[2]["id"]]
+    assert [(r.line, r.reason) for r in rejects] == [
+        (1, "invalid JSON: nested deeper than 1024 levels (column 1034)"),
+        (2, "invalid JSON: number with more than 4300 digits"),
+        (3, "page too large: over 20000 bytes"),
+        (4, "not a JSON object"),
+        (5, "invalid JSON: lone surrogate in author_id"),     # tweets go oldest first: the page reversed
+        (5, "invalid text: lone surrogate")]
+    assert '"text": "bad \\ud800"' in rejects[5].raw         # the tweet, written back with its escape
+    assert set(source.stats.reconnects) == {"malformed response", "response too large"}
