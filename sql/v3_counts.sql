@@ -274,9 +274,12 @@ BEGIN
   GROUP BY stat;
 
   -- Rejected records, each one set aside.
+  -- Text fields are cut and cleaned of control characters: PostgreSQL refuses
+  -- NUL, and a refused write would stop the sink.
   INSERT INTO rejected_posts
-  SELECT `src_partition`, `src_offset`, reject_reason, `id`,
-         -- the start of the text, without control characters (PostgreSQL refuses NUL)
+  SELECT `src_partition`, `src_offset`,
+         REGEXP_REPLACE(SUBSTRING(reject_reason, 1, 1000), '\p{Cc}', ' '),
+         REGEXP_REPLACE(SUBSTRING(`id`, 1, 200), '\p{Cc}', ' '),
          REGEXP_REPLACE(SUBSTRING(`text`, 1, 280), '\p{Cc}', ' '), `raw_value`
   FROM checked_posts
   WHERE reject_reason IS NOT NULL;

@@ -4,11 +4,13 @@ compatible, or reprocessed from the start of the topic when it is not."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import string
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -272,10 +274,37 @@ def latest_checkpoint(job_id: str) -> str | None:
     return str(max(done, key=lambda d: int(d.name[4:]))) if done else None
 
 
-def ensure_running(target: Target = Target(), reprocess_hook=None) -> dict:
+@contextmanager
+def rollout_lock(target: Target, wait: bool = True):
+    """One roll-out at a time: `pipeline-apply`, `up` and the supervisor each take
+    it before they start or stop the job (without it, the supervisor saw no live
+    job in the middle of a roll-out and started a second one). Yields whether it
+    was taken (always, when `wait`)."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    with open(RUN / f"{target.prefix}pipeline.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def ensure_running(target: Target = Target(), reprocess_hook=None, wait: bool = True) -> dict | None:
     """`make up` and the supervisor: keep a live job; else start the latest script
     from where the last job stopped: the savepoint `down` left, or the newest
-    checkpoint of a job that crashed with its JobManager."""
+    checkpoint of a job that crashed with its JobManager. With `wait` False, a
+    roll-out in progress elsewhere is left alone and None returned."""
+    with rollout_lock(target, wait) as taken:
+        if not taken:
+            return None
+        return _ensure_running(target, reprocess_hook)
+
+
+def _ensure_running(target: Target, reprocess_hook) -> dict:
     job = live_job(target.job_prefix)
     if job:
         return job
@@ -302,6 +331,11 @@ def stop_for_shutdown(target: Target = Target()) -> None:
 def apply(script: Script | None = None, reprocess: bool = False, target: Target = Target(), reprocess_hook=None) -> str:
     """Roll out a script (default: the latest version) in place of the live job.
     Nothing happens when the live job runs this very script (same rendered SQL)."""
+    with rollout_lock(target):
+        return _apply(script, reprocess, target, reprocess_hook)
+
+
+def _apply(script: Script | None, reprocess: bool, target: Target, reprocess_hook) -> str:
     script = script or latest()
     sql = target.render(script)
     job = live_job(target.job_prefix)

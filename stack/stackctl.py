@@ -503,9 +503,10 @@ def heal() -> list[str]:
             await_healthy("flink-taskmanager")
             done.append("restarted flink-taskmanager (it did not re-register)")
     if running_pid("flink-jobmanager") and flink_tm_healthy() and pipeline.live_job() is None:
-        say("[yellow]the Flink job is gone: resuming it[/]")
-        job = pipeline.ensure_running(reprocess_hook=empty_serving_tables)
-        done.append(f"resumed Flink job {job['jid']}")
+        # (a roll-out in progress holds the lock and is left alone)
+        job = pipeline.ensure_running(reprocess_hook=empty_serving_tables, wait=False)
+        if job:
+            done.append(f"resumed Flink job {job['jid']} (it was gone)")
     if running_pid("connect") and connect_healthy():
         done += [f"restarted failed tasks of connector {n}" for n in restart_failed_connector_tasks()]
     for line in done:

@@ -26,7 +26,9 @@ class Rejected(BaseModel):
     producer: int = Field(description="input lines the producer rejected (kept in its rejects files)")
     pipeline: int = Field(description="records of the topic tweets that were not valid posts, set aside "
                                       "by the pipeline (listed by /api/rejects)")
-    dead_letter: int = Field(description="records the sink could not write (topic %s)" % settings.dead_letter_topic)
+    sink: int = Field(description="count rows the database would refuse (a key over 2,000 bytes), set aside "
+                                  "instead of written (listed by /api/rejects/sink)")
+    dead_letter: int = Field(description="records the sink could not read (topic %s)" % settings.dead_letter_topic)
 
 
 class Pipeline(BaseModel):
@@ -137,6 +139,7 @@ def _ms(ms: int | None) -> datetime | None:
 
 STATS_ROW = "SELECT posts, newest_event_ms, updated_at FROM post_stats WHERE stat = 'all'"
 REJECTED_ROW = "SELECT posts FROM post_stats WHERE stat = 'rejected'"
+SINK_REJECTED_ROW = "SELECT count(*) FROM sink_rejects"
 
 
 @router.get("/stats", response_model=Stats)
@@ -145,8 +148,10 @@ async def stats(conn: Conn) -> Stats:
     row = await (await conn.execute(STATS_ROW)).fetchone()
     posts, newest, updated = row if row else (0, None, None)
     set_aside = await (await conn.execute(REJECTED_ROW)).fetchone()
+    (sink_rejects,) = await (await conn.execute(SINK_REJECTED_ROW)).fetchone()
     producer_rejects, dead_letters, pipeline = await run_in_threadpool(_outside)
-    rejected = Rejected(producer=producer_rejects, pipeline=set_aside[0] if set_aside else 0, dead_letter=dead_letters)
+    rejected = Rejected(producer=producer_rejects, pipeline=set_aside[0] if set_aside else 0, sink=sink_rejects,
+                        dead_letter=dead_letters)
     return Stats(
         posts_counted=posts,
         newest_event=_ms(newest),
@@ -179,6 +184,24 @@ async def rejects(conn: Conn, limit: Annotated[int, Query(ge=1, le=1000, descrip
         " FROM rejected_posts ORDER BY rejected_at DESC, tweets_partition, tweets_offset DESC LIMIT %s", (limit,))).fetchall()
     return [RejectedPost(tweets_partition=r[0], tweets_offset=r[1], reason=r[2], post_id=r[3], text_preview=r[4],
                          raw_bytes=r[5], rejected_at=r[6]) for r in rows]
+
+
+class SinkReject(BaseModel):
+    table: str = Field(description="the serving table the row was for")
+    reason: str
+    key_preview: str = Field(description="the first 200 characters of its key")
+    key_bytes: int
+    rejected_at: datetime
+
+
+@router.get("/rejects/sink", response_model=list[SinkReject])
+async def sink_rejects(conn: Conn, limit: Annotated[int, Query(ge=1, le=1000, description="how many, 1 to 1000")] = 20
+                       ) -> list[SinkReject]:
+    """Count rows the database would refuse, set aside instead of written (db/005_sink_guard.sql), newest first."""
+    rows = await (await conn.execute(
+        "SELECT table_name, reason, key_preview, key_bytes, rejected_at FROM sink_rejects ORDER BY id DESC LIMIT %s",
+        (limit,))).fetchall()
+    return [SinkReject(table=r[0], reason=r[1], key_preview=r[2], key_bytes=r[3], rejected_at=r[4]) for r in rows]
 
 
 @router.get("/stream", response_class=StreamingResponse,
