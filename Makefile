@@ -38,8 +38,8 @@ pipeline-status:  ## which pipeline version is live, and how it started
 replay:  ## send a replay file to the topic tweets: make replay FILE=path.jsonl
 	@$(PY) -m producer.cli replay $(FILE)
 
-bench: up  ## end-to-end benchmark (N=posts, default 1,000,000); results in bench/results/
-	@$(PY) -m bench.pipeline_bench $(if $(N),--posts $(N))
+bench: up  ## end-to-end benchmark (N=posts, default 1,000,000; DATA=long-tail or synthetic; SOAK=1 for the soak); results in bench/results/
+	@$(PY) -m bench.pipeline_bench $(if $(N),--posts $(N)) $(if $(DATA),--data $(DATA)) $(if $(SOAK),--soak)
 
 test-unit: install  ## fast tests, no services
 	@$(PY) -m pytest -q tests/unit

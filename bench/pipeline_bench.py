@@ -1,32 +1,52 @@
-"""End-to-end benchmark: the pipeline's throughput and freshness, beside the
-original 2021 design and the broker's own limit, on the same machine and data.
+"""End-to-end benchmark: the pipeline's throughput and freshness, beside three
+baselines on the same machine and the same posts, a soak, a JobManager kill.
 
-    .venv/bin/python -m bench.pipeline_bench                  # 1,000,000 posts (make bench)
-    .venv/bin/python -m bench.pipeline_bench --posts 20000    # a smaller run
+    .venv/bin/python -m bench.pipeline_bench                              # 1,000,000 synthetic posts (make bench)
+    .venv/bin/python -m bench.pipeline_bench --posts 300000 --data long-tail --data synthetic
+    .venv/bin/python -m bench.pipeline_bench --soak --posts 2000000 --segment 200000   # soak + JobManager kill
+    .venv/bin/python -m bench.pipeline_bench --posts 3000 ...             # the smoke run of tests/e2e
 
-Needs the stack running (`make up`); adds its synthetic posts (fresh ids) to
-the stack's data. Prints numbers and writes bench/results/pipeline_bench.{json,md,png};
-asserts nothing about time.
+Needs the stack running (`make up`); adds its posts (fresh ids) to the stack's
+data. Prints progress and numbers, and writes bench/results/pipeline_bench.{json,md,png}
+(a soak run replaces only the soak section of an earlier result, a throughput
+run keeps an earlier soak section: each section carries its date). Asserts
+nothing about time; the Markdown marks each of issue 12's goals met or missed.
 
-- pipeline: N synthetic posts produced as fast as possible into `tweets`; the
-  time from the first produce until PostgreSQL's counts equal the expected
-  counts (the reference implementation's, tests/reference.py) exactly.
-- freshness: posts at a steady rate, each carrying one probe hashtag; the delay
-  from a post's produce time to the moment /api/hashtags shows a count that
-  includes it (p50, p95, p99).
+Data (`--data`, repeatable): `synthetic`, the project's generator (~150 words,
+30 hashtags: hot keys only), or `long-tail` (bench/longtail.py: tens of
+thousands of French/English-like words and hashtags, Zipf popularity, event
+times spread over hours of today, so the per-minute tables fill thousands of
+rows a minute). Each data mode runs the pipeline and every baseline on the same
+seed, i.e. the same posts.
+
+- pipeline: N posts produced as fast as possible into `tweets`; the time from
+  the first produce until PostgreSQL's all-time hashtag and word counts equal
+  the expected ones exactly (what the tables held before, plus the reference
+  implementation's counts, tests/reference.py). For long-tail data the
+  per-minute tables are then checked too. Flink's checkpoints during the run
+  (duration, size) are recorded.
+- batched consumer (bench/batched_consumer.py): what a user would write instead
+  of the pipeline: one Python process, Avro decoding, a set of ids, Counters,
+  an upsert of the changed keys once a second; its tables are checked against
+  the reference exactly.
 - original design: what the 2021 project's consumer did, on the same Avro
   records: a plain Python consumer that tokenizes each post and updates
   PostgreSQL count tables per post (one upsert per token, a commit per post).
 - limit: the same Avro records produced and consumed through the broker with no
   processing at all.
+- freshness: posts at a steady rate, each carrying one probe hashtag; the delay
+  from a post's produce time to the moment /api/hashtags shows a count that
+  includes it (p50, p95, p99).
 - cost: CPU seconds and peak memory (PSS) of each service during the pipeline run.
+- soak (`--soak`, bench/soak.py): segment by segment, throughput, checkpoint
+  durations and size, TaskManager memory, rows written to PostgreSQL; exact
+  counts at the end; then `kill -9` of the Flink JobManager while posts flow
+  at `--rate`, and the seconds until counting resumes.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import threading
 import time
 import uuid
@@ -34,119 +54,123 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import psycopg
 import typer
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from producer.config import ProducerSettings
 from producer.post import Post
-from producer.sources.synthetic import synthetic_posts
 from producer.writer import PostWriter
-from stack.common import KAFKA, secret
-from stack.stackctl import SERVICES, memory_mib, process_tree, running_pid
+from stack.common import KAFKA
 from tests import reference
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
-API = "http://127.0.0.1:8000"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def db(name: str = "tweetstream", user: str = "api_reader", pw: str = "api_db_password") -> psycopg.Connection:
-    return psycopg.connect(host="127.0.0.1", port=5432, dbname=name, user=user, password=secret(pw), autocommit=True)
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem,
-            "os": platform.platform(), "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
-
-
-class ServiceSampler(threading.Thread):
-    """CPU seconds and peak PSS of each stack service (its process tree), sampled every second."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.stop_flag = threading.Event()
-        self.peak: Counter = Counter()
-        self.cpu_start = self.cpu_now()
-        self.cpu: dict[str, float] = {}
-
-    @staticmethod
-    def cpu_now() -> dict[str, float]:
-        out = {}
-        for name in SERVICES:
-            pid = running_pid(name)
-            total = 0
-            for p in process_tree(pid) if pid else []:
-                try:
-                    fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-                    total += int(fields[11]) + int(fields[12])
-                except (OSError, IndexError):
-                    pass
-            out[name] = total / TICK
-        return out
-
-    def run(self):
-        while not self.stop_flag.wait(1.0):
-            for name in SERVICES:
-                pid = running_pid(name)
-                if pid:
-                    self.peak[name] = max(self.peak[name], memory_mib(pid))
-
-    def finish(self) -> dict:
-        self.stop_flag.set()
-        self.join()
-        end = self.cpu_now()
-        return {name: {"cpu_seconds": round(end[name] - self.cpu_start.get(name, 0), 1),
-                       "peak_pss_mib": round(self.peak[name])} for name in SERVICES}
-
-
-def produce(posts: list[Post], topic: str = "tweets") -> float:
-    writer = PostWriter(ProducerSettings(topic=topic, metrics_port=-1))
-    t0 = time.monotonic()
-    for post in posts:
-        writer.send(post)
-    assert writer.flush(120) == 0 and writer.stats.failed == 0, writer.stats
-    return time.monotonic() - t0
-
-
-def records(posts: list[Post]) -> list[dict]:
-    return [{"id": p.id, "text": p.text, "created_at": p.created_at} for p in posts]
-
+from . import batched_consumer
+from .common import (  # noqa: F401 - re-exported: earlier callers import them from here
+    API, DATA_MODES, REPO, RESULTS, TICK, FlinkSampler, ServiceSampler, db, load, machine, posts_of, produce, records,
+    wait_quiet,
+)
+from .common import create_topic as _topic
+from .common import drop_topic as _drop_topic
 
 # --------------------------------------------------------------------------- pipeline
 
-def pipeline_throughput(n: int, timeout: float) -> dict:
-    seed = uuid.uuid4().int % 10**9
-    posts = list(synthetic_posts(n, seed=seed))
-    print(f"pipeline: reference counts for {n:,} posts...", flush=True)
-    want_tags = reference.count_hashtags(records(posts))
+def _counts(conn, table: str, key: str) -> dict:
+    return dict(conn.execute(f"SELECT {key}, count FROM {table}").fetchall())
+
+
+def _posts_counted(conn) -> int:
+    row = conn.execute("SELECT posts FROM post_stats WHERE stat = 'all'").fetchone()
+    return row[0] if row else 0
+
+
+def _minute_counts(conn, table: str, key: str, lo: int, hi: int) -> dict:
+    rows = conn.execute(f"SELECT minute_ms, {key}, count FROM {table} WHERE minute_ms BETWEEN %s AND %s", (lo, hi))
+    return {(m, k): c for m, k, c in rows.fetchall()}
+
+
+def pipeline_throughput(n: int, timeout: float, data: str = "synthetic", seed: int | None = None,
+                        verify_minutes: bool | None = None) -> dict:
+    """N posts into `tweets` as fast as possible; seconds from the first produce until PostgreSQL's
+    all-time hashtag and word counts equal the expected ones (what the tables held + the reference's)."""
+    seed = seed if seed is not None else uuid.uuid4().int % 10**9
+    posts = list(posts_of(data, n, seed))
+    # per-minute counts are checked for long-tail data (event times of today; the synthetic posts' 2021
+    # minutes are pruned by the tables' 7-day retention as soon as newer posts were counted)
+    verify_minutes = data == "long-tail" if verify_minutes is None else verify_minutes
+    print(f"pipeline ({data}): reference counts for {n:,} posts...", flush=True)
+    want_tags, want_words, want_mtags, want_mwords = Counter(), Counter(), Counter(), Counter()
+    for p in posts:  # ids are fresh: every post counts
+        tags, words = reference.hashtags(p.text), reference.words(p.text)
+        want_tags.update(tags)
+        want_words.update(words)
+        if verify_minutes:
+            m = reference.minute(p.created_at)  # event time: created_at is never after the record's time here
+            want_mtags.update((m, t) for t in tags)
+            want_mwords.update((m, w) for w in words)
+    lo = min(p.created_at for p in posts) // 60_000 * 60_000 if posts else 0
+    hi = max(p.created_at for p in posts) if posts else 0
     with db() as conn:
-        before_posts = (conn.execute("SELECT coalesce(max(posts), 0) FROM post_stats").fetchone())[0]
-        before = dict(conn.execute("SELECT hashtag, count FROM hashtag_counts").fetchall())
-    want = {t: before.get(t, 0) + c for t, c in want_tags.items()}
-    sampler = ServiceSampler()
+        before_posts = wait_quiet(conn)
+        before_tags, before_words = _counts(conn, "hashtag_counts", "hashtag"), _counts(conn, "unigram_counts", "word")
+        if verify_minutes:
+            before_mtags = _minute_counts(conn, "hashtag_minute_counts", "hashtag", lo, hi)
+            before_mwords = _minute_counts(conn, "unigram_minute_counts", "word", lo, hi)
+    want = {"hashtag_counts": {t: before_tags.get(t, 0) + c for t, c in want_tags.items()},
+            "unigram_counts": {w: before_words.get(w, 0) + c for w, c in want_words.items()}}
+    sampler, flink = ServiceSampler(), FlinkSampler()
     sampler.start()
-    print(f"pipeline: producing {n:,} posts", flush=True)
+    flink.start()
+    print(f"pipeline ({data}): producing {n:,} posts (load {load()})", flush=True)
+    wall0 = time.time()
     t0 = time.monotonic()
     produce_s = produce(posts)
-    exact, done_s = False, None
+    exact, done_s, last_print, counted = False, None, time.monotonic(), 0
     with db() as conn:
         while time.monotonic() - t0 < timeout:
-            counted = conn.execute("SELECT coalesce(max(posts), 0) FROM post_stats").fetchone()[0] - before_posts
+            counted = _posts_counted(conn) - before_posts
             if counted >= n:
-                now = dict(conn.execute("SELECT hashtag, count FROM hashtag_counts").fetchall())
-                if all(now.get(t) == c for t, c in want.items()):
+                now = {"hashtag_counts": _counts(conn, "hashtag_counts", "hashtag"),
+                       "unigram_counts": _counts(conn, "unigram_counts", "word")}
+                if all(now[t].get(k) == c for t, w in want.items() for k, c in w.items()):
                     exact, done_s = True, time.monotonic() - t0
                     break
+            if time.monotonic() - last_print >= 10:
+                last_print = time.monotonic()
+                el = last_print - t0
+                print(f"  pipeline: {counted:,}/{n:,} posts counted, {counted / el:,.0f} posts/s so far ({el:.0f}s, "
+                      f"load {load()})", flush=True)
             time.sleep(0.2)
-    cost = sampler.finish()
-    return {"posts": n, "produce_seconds": round(produce_s, 2), "end_to_end_seconds": round(done_s, 2) if done_s else None,
-            "posts_per_second": round(n / done_s) if done_s else None, "counts_exact": exact, "cost": cost}
+        wall1 = time.time()
+        cost = sampler.finish()
+        flink.stop()
+        minutes = None
+        if verify_minutes and exact:
+            minutes = _verify_minutes(conn, lo, hi, (before_mtags, want_mtags), (before_mwords, want_mwords))
+    pps = round(n / done_s) if done_s else None
+    print(f"pipeline ({data}): {pps or 0:,} posts/s, counts exact: {exact}"
+          + (f", per-minute counts exact: {minutes['exact']}" if minutes else ""), flush=True)
+    return {"data": data, "seed": seed, "posts": n, "produce_seconds": round(produce_s, 2),
+            "end_to_end_seconds": round(done_s, 2) if done_s else None, "posts_per_second": pps,
+            "counts_exact": exact, "counted": counted, "distinct_hashtags": len(want_tags),
+            "distinct_words": len(want_words), "minute_counts": minutes,
+            "checkpoints": flink.window(wall0, wall1), "cost": cost}
+
+
+def _verify_minutes(conn, lo: int, hi: int, tags: tuple, words: tuple, timeout: float = 60) -> dict:
+    """hashtag_minute_counts and unigram_minute_counts over the run's minutes: what they held + the reference's."""
+    t0 = time.monotonic()
+    while True:
+        out = {}
+        for table, key, (before, ref) in (("hashtag_minute_counts", "hashtag", tags),
+                                          ("unigram_minute_counts", "word", words)):
+            now = _minute_counts(conn, table, key, lo, hi)
+            bad = [k for k, c in ref.items() if now.get(k) != before.get(k, 0) + c]
+            out[table] = {"keys": len(ref), "mismatched": len(bad),
+                          "examples": [{"key": list(k), "want": before.get(k, 0) + ref[k], "got": now.get(k)}
+                                       for k in bad[:3]]}
+        exact = all(v["mismatched"] == 0 for v in out.values())
+        if exact or time.monotonic() - t0 > timeout:
+            return {"exact": exact, **out, "seconds": round(time.monotonic() - t0, 1)}
+        time.sleep(1)
 
 
 def freshness(rate: int, seconds: int) -> dict:
@@ -191,18 +215,7 @@ def freshness(rate: int, seconds: int) -> dict:
 
 # --------------------------------------------------------------------------- references
 
-def _topic(name: str, partitions: int) -> str:
-    admin = AdminClient({"bootstrap.servers": KAFKA})
-    admin.create_topics([NewTopic(name, partitions, 1)])[name].result()
-    return name
-
-
-def _drop_topic(name: str) -> None:
-    admin = AdminClient({"bootstrap.servers": KAFKA})  # referenced until the result is in
-    admin.delete_topics([name])[name].result()
-
-
-def original_design(n: int) -> dict:
+def original_design(n: int, data: str = "synthetic", seed: int | None = None) -> dict:
     """The 2021 consumer: per post, tokenize and update the count tables, commit."""
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -214,7 +227,7 @@ def original_design(n: int) -> dict:
     with db("postgres", "postgres", "postgres_password") as admin:
         admin.execute(f"CREATE DATABASE {dbname} OWNER pipeline")
     try:
-        produce(list(synthetic_posts(n, seed=int(run, 16) % 10**9)), topic)
+        produce(posts_of(data, n, seed if seed is not None else int(run, 16) % 10**9), topic)
         with db(dbname, "pipeline", "pipeline_db_password") as conn:
             conn.execute("CREATE TABLE hashtags_table (hashtag text PRIMARY KEY, count bigint NOT NULL)")
             conn.execute("CREATE TABLE unigrams_table (word text PRIMARY KEY, count bigint NOT NULL)")
@@ -223,7 +236,7 @@ def original_design(n: int) -> dict:
                                       conf={"subject.name.strategy.type": "TOPIC"})
             consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"original-{run}", "auto.offset.reset": "earliest"})
             consumer.subscribe([topic])
-            done, t0 = 0, None
+            done, t0, last = 0, None, time.monotonic()
             while done < n:
                 msg = consumer.poll(1.0)
                 if msg is None or msg.error():
@@ -238,23 +251,26 @@ def original_design(n: int) -> dict:
                                  "DO UPDATE SET count = unigrams_table.count + 1", (word,))
                 conn.commit()
                 done += 1
+                if time.monotonic() - last >= 10:
+                    last = time.monotonic()
+                    print(f"  original design: {done:,}/{n:,} posts, {done / (last - t0):,.0f}/s", flush=True)
             seconds = time.monotonic() - t0
             consumer.close()
     finally:
         with db("postgres", "postgres", "postgres_password") as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
         _drop_topic(topic)
-    return {"posts": n, "seconds": round(seconds, 2), "posts_per_second": round(n / seconds)}
+    return {"data": data, "posts": n, "seconds": round(seconds, 2), "posts_per_second": round(n / seconds)}
 
 
-def broker_limit(n: int) -> dict:
+def broker_limit(n: int, data: str = "synthetic", seed: int | None = None) -> dict:
     """The same Avro records produced and consumed with no processing."""
     run = uuid.uuid4().hex[:8]
     topic = _topic(f"bench_{run}_raw", 2)
     try:
         # encode once, through the producer's own serializer, outside the timing
         encoded_topic = _topic(f"bench_{run}_src", 2)
-        produce(list(synthetic_posts(n, seed=int(run, 16) % 10**9)), encoded_topic)
+        produce(posts_of(data, n, seed if seed is not None else int(run, 16) % 10**9), encoded_topic)
         src = Consumer({"bootstrap.servers": KAFKA, "group.id": f"src-{run}", "auto.offset.reset": "earliest"})
         src.subscribe([encoded_topic])
         payloads = []
@@ -297,10 +313,124 @@ def broker_limit(n: int) -> dict:
         reader.join()
     finally:
         _drop_topic(topic)
-    return {"posts": n, "seconds": round(seconds, 2), "posts_per_second": round(n / seconds)}
+    return {"data": data, "posts": n, "seconds": round(seconds, 2), "posts_per_second": round(n / seconds)}
 
 
-# --------------------------------------------------------------------------- report
+def batched_baseline(n: int, data: str = "synthetic", seed: int | None = None, verify: bool = True) -> dict:
+    """The batched Python consumer (bench/batched_consumer.py) on the same posts, from a topic of its own
+    (2 partitions, like tweets, filled before the timing), tables in the database bench_baseline."""
+    run = uuid.uuid4().hex[:8]
+    topic = _topic(f"bench_{run}_batched", 2)
+    seed = seed if seed is not None else int(run, 16) % 10**9
+    try:
+        produce(posts_of(data, n, seed), topic)
+        print(f"batched consumer ({data}): {n:,} posts (load {load()})", flush=True)
+        sampler = ServiceSampler()
+        sampler.start()
+        result = batched_consumer.run(topic, n)
+        cost = sampler.finish()
+        result["data"] = data
+        result["postgres_cpu_seconds"] = cost["postgres"]["cpu_seconds"]
+        if verify:
+            result["verify"] = batched_consumer.verify(topic, n, result["database"], result["schema"])
+        batched_consumer.drop_schema(result["database"], result["schema"])
+    finally:
+        _drop_topic(topic)
+    print(f"batched consumer ({data}): {result['posts_per_second'] or 0:,} posts/s"
+          + (f", counts exact: {result['verify']['exact']}" if verify else ""), flush=True)
+    return result
+
+
+# --------------------------------------------------------------------------- goals and report
+
+MIN_POSTS_FOR_GOALS = 100_000
+MIN_POSTS_FOR_SOAK_GOAL = 1_000_000
+GOALS = {
+    "long_tail_pps": 3500, "long_tail_over_batched": 0.5, "synthetic_pps": 10_000, "soak_final_over_fresh": 0.8,
+    "checkpoint_p99_s": 2.0, "jm_kill_resume_s": 30.0, "freshness_p99_s": 3.0,
+}
+
+
+def _ratio(a, b, digits=2):
+    return round(a / b, digits) if a and b else None
+
+
+def ratios(run: dict) -> dict:
+    pps = run.get("pipeline", {}).get("posts_per_second") or 0
+    return {"pipeline_over_batched": _ratio(pps, (run.get("batched_consumer") or {}).get("posts_per_second")),
+            "pipeline_over_original": _ratio(pps, (run.get("original_design") or {}).get("posts_per_second")),
+            "pipeline_over_limit": _ratio(pps, (run.get("broker_limit") or {}).get("posts_per_second"), 3)}
+
+
+def _runs(result: dict) -> dict:
+    """The throughput runs by data mode (a result of before long-tail data: its one synthetic run)."""
+    if result.get("throughput"):
+        return result["throughput"]
+    if result.get("pipeline"):
+        return {"synthetic": {k: result[k] for k in ("pipeline", "original_design", "broker_limit",
+                                                      "batched_consumer", "ratios") if k in result}}
+    return {}
+
+
+def ge(v, t):
+    return v >= t
+
+
+def le(v, t):
+    return v <= t
+
+
+def goals(result: dict) -> list[dict]:
+    """The issue's goals, each met / missed / not measured, with the number."""
+    out = []
+
+    def goal(name, value, target, ok, unit="", note="", status=None):
+        out.append({"goal": name, "value": value, "target": f"{'≥' if ok is ge else '≤'} {target:,} {unit}".strip(),
+                    "unit": unit, "note": note,
+                    "status": status or ("not measured" if value is None else ("met" if ok(value, target) else "missed"))})
+
+    runs = _runs(result)
+    lt, syn = runs.get("long-tail", {}), runs.get("synthetic", {})
+    lt_p, syn_p = lt.get("pipeline", {}), syn.get("pipeline", {})
+
+    def small(p):  # a smoke run's few posts say nothing about throughput
+        return "indicative only" if p and p["posts"] < MIN_POSTS_FOR_GOALS else None
+
+    goal("long-tail end to end, posts/s", lt_p.get("posts_per_second") if lt_p.get("counts_exact") else None,
+         GOALS["long_tail_pps"], ge, "posts/s", f"{lt_p['posts']:,} posts; the goal is at 300,000" if lt_p else "",
+         small(lt_p))
+    goal("long-tail pipeline / batched consumer", (lt.get("ratios") or {}).get("pipeline_over_batched"),
+         GOALS["long_tail_over_batched"], ge, "x", "", small(lt_p))
+    goal("synthetic end to end, posts/s", syn_p.get("posts_per_second") if syn_p.get("counts_exact") else None,
+         GOALS["synthetic_pps"], ge, "posts/s", f"{syn_p['posts']:,} posts" if syn_p else "", small(syn_p))
+    soak = result.get("soak") or {}
+    goal("soak: throughput of the last segment / the first", soak.get("final_over_fresh"),
+         GOALS["soak_final_over_fresh"], ge, "x",
+         f"{soak['posts']:,} posts: {soak['final_posts_per_second']:,} vs {soak['fresh_posts_per_second']:,} posts/s; "
+         "the goal is at 2,000,000" if soak.get("final_over_fresh") else "",
+         "indicative only" if soak.get("final_over_fresh") and soak["posts"] < MIN_POSTS_FOR_SOAK_GOAL else None)
+    if soak.get("checkpoint_p99_s") is not None:
+        cp, where = soak["checkpoint_p99_s"], f"soak, {soak['posts']:,} posts"
+    else:
+        cps = [r["pipeline"]["checkpoints"].get("duration_p99_s") for r in runs.values()
+               if (r.get("pipeline") or {}).get("checkpoints")]
+        cps = [c for c in cps if c is not None]
+        cp, where = (max(cps), "throughput runs (no soak measured)") if cps else (None, "")
+    goal("checkpoint duration p99", cp, GOALS["checkpoint_p99_s"], le, "s", where)
+    kill = soak.get("jm_kill") or {}
+    resumed = kill.get("counting_resumed_s")
+    never = bool(kill) and resumed is None and not kill.get("skipped")  # it did not resume within the wait
+    goal("JobManager kill -> counting again", resumed, GOALS["jm_kill_resume_s"], le, "s",
+         kill["skipped"] if kill.get("skipped") else (
+             f"at {kill['rate']:,.0f} posts/s; a second's worth of posts counted after "
+             f"{_n(kill.get('flowing_again_s'))} s" if kill else "")
+         + ("; counting did not resume within the wait" if never else ""), "missed" if never else None)
+    f = result.get("freshness") or {}
+    goal("freshness p99 at 1,000 posts/s", f.get("p99_s"), GOALS["freshness_p99_s"], le, "s",
+         f"measured at {f['rate']:,} posts/s" if f and f.get("rate") != 1000 else "",
+         "indicative only" if f and f.get("rate") != 1000 else None)
+    return out
+
 
 def bottleneck(cost: dict) -> str:
     """The stage that spent the most CPU in the throughput run: on 2 cores, the one that bounds it."""
@@ -310,34 +440,120 @@ def bottleneck(cost: dict) -> str:
             "README (Benchmarks) gives its profile and what would move it.")
 
 
-def write_results(result: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pipeline_bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    p, f, o, lim = result["pipeline"], result["freshness"], result["original_design"], result["broker_limit"]
-    lines = [
-        f"# Pipeline benchmark, {result['machine']['date']}",
-        "",
-        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
-        f"{result['machine']['memory_mib']:,} MiB; the whole stack on it.",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        f"| pipeline, end to end ({p['posts']:,} posts, counts exact: {p['counts_exact']}) | "
-        f"{format(p['posts_per_second'], ',') if p['posts_per_second'] else 'not reached in time'} posts/s |",
-        f"| original 2021 design ({o['posts']:,} posts) | {o['posts_per_second']:,} posts/s |",
-        f"| broker limit, produce + consume, no processing ({lim['posts']:,} posts) | {lim['posts_per_second']:,} posts/s |",
-        f"| ratio pipeline / original | {result['ratios']['pipeline_over_original']} |",
-        f"| ratio pipeline / limit | {result['ratios']['pipeline_over_limit']} |",
-        f"| freshness at {f['rate']:,} posts/s: p50 / p95 / p99 | {f['p50_s']} s / {f['p95_s']} s / {f['p99_s']} s |",
-        "",
-        "| service | CPU seconds | peak memory (PSS) |",
-        "|---|---|---|",
-        *[f"| {name} | {c['cpu_seconds']} | {c['peak_pss_mib']} MiB |" for name, c in p["cost"].items()],
-        f"| total | {sum(c['cpu_seconds'] for c in p['cost'].values()):.1f} | {sum(c['peak_pss_mib'] for c in p['cost'].values()):,} MiB |",
-        "",
-        bottleneck(p["cost"]),
-    ]
-    (out / "pipeline_bench.md").write_text("\n".join(lines) + "\n")
+def _n(v, unit=""):
+    if v is None:
+        return "not reached" if unit == "posts/s" else "–"
+    return f"{v:,}{(' ' + unit) if unit else ''}"
+
+
+def merge(old: dict | None, new: dict) -> dict:
+    """A soak run replaces the soak section only; a throughput run keeps an earlier soak section."""
+    if not old:
+        return new
+    if new.get("soak") and not new.get("throughput"):
+        merged = dict(old)
+        merged["soak"] = new["soak"]
+        merged.setdefault("machine", new["machine"])
+        return merged
+    if old.get("soak") and "soak" not in new:
+        return {**new, "soak": old["soak"]}
+    return new
+
+
+def report(result: dict) -> str:
+    m = result["machine"]
+    lines = [f"# Pipeline benchmark, {m['date']}", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mib']:,} MiB; the whole stack on it.", ""]
+    g = result.get("goals") or goals(result)
+    lines += ["## Goals (issue 12)", "", "| goal | measured | target | status |", "|---|---|---|---|"]
+    for x in g:
+        note = f" ({x['note']})" if x["note"] else ""
+        value = "–" if x["status"] == "not measured" else _n(x["value"], x["unit"])
+        lines.append(f"| {x['goal']}{note} | {value} | {x['target']} | **{x['status']}** |")
+    lines.append("")
+    for data, r in _runs(result).items():
+        p, o, lim, b = r.get("pipeline", {}), r.get("original_design"), r.get("broker_limit"), r.get("batched_consumer")
+        ra = r.get("ratios") or {}
+        lines += [f"## Throughput, {data} data" + (f" (measured {r['measured']})" if r.get("measured") else ""), "",
+                  "| measure | value |", "|---|---|"]
+        if p:
+            extra = (f"; {p['distinct_words']:,} distinct words, {p['distinct_hashtags']:,} hashtags"
+                     if p.get("distinct_words") else "")
+            lines.append(f"| pipeline, end to end ({p['posts']:,} posts, counts exact: {p['counts_exact']}{extra}) | "
+                         f"{_n(p.get('posts_per_second'), 'posts/s')} |")
+            if p.get("minute_counts"):
+                mc = p["minute_counts"]
+                lines.append(f"| per-minute counts exact (hashtags, words: {mc['hashtag_minute_counts']['keys']:,} + "
+                             f"{mc['unigram_minute_counts']['keys']:,} keys) | {mc['exact']} |")
+            cp = p.get("checkpoints") or {}
+            if cp.get("completed"):
+                lines.append(f"| checkpoints during the run: p50 / p99 / max, state | {cp['duration_p50_s']} s / "
+                             f"{cp['duration_p99_s']} s / {cp['duration_max_s']} s, {cp['state_size_mib']} MiB "
+                             f"({cp['completed']} completed, {cp['failed']} failed) |")
+        if b:
+            v = b.get("verify") or {}
+            lines.append(f"| batched Python consumer ({b['posts']:,} posts, counts exact: {v.get('exact', 'not checked')}; "
+                         f"{b['flushes']} upserts of {b['rows_upserted']:,} rows) | {_n(b.get('posts_per_second'), 'posts/s')} |")
+        if o:
+            lines.append(f"| original 2021 design ({o['posts']:,} posts) | {_n(o['posts_per_second'], 'posts/s')} |")
+        if lim:
+            lines.append(f"| broker limit, produce + consume, no processing ({lim['posts']:,} posts) | "
+                         f"{_n(lim['posts_per_second'], 'posts/s')} |")
+        for key, label in (("pipeline_over_batched", "pipeline / batched consumer"),
+                           ("pipeline_over_original", "pipeline / original"), ("pipeline_over_limit", "pipeline / limit")):
+            if ra.get(key) is not None:
+                lines.append(f"| ratio {label} | {_n(ra[key])} |")
+        lines.append("")
+        if p.get("cost"):
+            lines += ["| service | CPU seconds | peak memory (PSS) |", "|---|---|---|",
+                      *[f"| {name} | {c['cpu_seconds']} | {c['peak_pss_mib']:,} MiB |" for name, c in p["cost"].items()],
+                      f"| total | {sum(c['cpu_seconds'] for c in p['cost'].values()):.1f} | "
+                      f"{sum(c['peak_pss_mib'] for c in p['cost'].values()):,} MiB |", "", bottleneck(p["cost"]), ""]
+    f = result.get("freshness")
+    if f:
+        lines += ["## Freshness", "", f"At {f['rate']:,} posts/s for {f['seconds']} s ({f['seen']:,} of {f['posts']:,} seen): "
+                  f"p50 {f['p50_s']} s, p95 {f['p95_s']} s, p99 {f['p99_s']} s, max {f['max_s']} s.", ""]
+    soak = result.get("soak")
+    if soak:
+        lines += soak_report(soak)
+    return "\n".join(lines) + "\n"
+
+
+def soak_report(soak: dict) -> list[str]:
+    v = soak.get("verify") or {}
+    lines = [f"## Soak, {soak['posts']:,} {soak['data']} posts in segments of {soak['segment']:,} ({soak['date']})", "",
+             f"Throughput: first segment {_n(soak['fresh_posts_per_second'], 'posts/s')}, last "
+             f"{_n(soak['final_posts_per_second'], 'posts/s')} (ratio {_n(soak['final_over_fresh'])}). "
+             f"Checkpoints over the soak: p50 {soak['checkpoint_p50_s']} s, p99 {soak['checkpoint_p99_s']} s, "
+             f"max {soak['checkpoint_max_s']} s. At the end, every hashtag's and word's all-time count exact: "
+             f"{v.get('counts_exact', v.get('exact'))} (checked in {v.get('seconds')} s); posts counted "
+             f"{_n(v.get('posts_got'))} of {_n(v.get('posts_want'))} sent"
+             + ("" if v.get("posts_exact", True) else
+                " (more: posts someone else sent meanwhile; fewer: posts lost)") + ".", "",
+             "| segment | posts | posts/s | checkpoints p50 / p99 / max (s) | failed | state (MiB) | written per checkpoint p50 (MiB) "
+             "| TM PSS peak (MiB) | TM heap peak (MiB) | rows written | unigram_minute_counts rows | posts count exact |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in soak["segments"]:
+        cp = s["checkpoints"]
+        lines.append(f"| {s['segment']} | {s['cumulative_posts']:,} | {_n(s['posts_per_second'])} | "
+                     f"{cp['duration_p50_s']} / {cp['duration_p99_s']} / {cp['duration_max_s']} | {cp['failed']} | "
+                     f"{cp['state_size_mib']} | {cp['checkpointed_size_p50_mib']} | {s['tm_pss_peak_mib']:,} | "
+                     f"{cp['tm_heap_used_peak_mib']} | {s['rows_written_total']:,} | "
+                     f"{s['table_rows']['unigram_minute_counts']['rows']:,} | {s['posts_count_exact']} |")
+    k = soak.get("jm_kill") or {}
+    lines.append("")
+    if k.get("skipped"):
+        lines.append(f"JobManager kill: skipped ({k['skipped']}).")
+    elif k:
+        lines.append(f"JobManager kill (`kill -9`) at {k['rate']:,.0f} posts/s: counting again after "
+                     f"{_n(k['counting_resumed_s'])} s, a second's worth of posts counted after "
+                     f"{_n(k.get('flowing_again_s'))} s (JobManager back after {_n(k['jobmanager_back_s'])} s, job running "
+                     f"after {_n(k['job_running_s'])} s, its first checkpoint after {_n(k['first_checkpoint_s'])} s); "
+                     f"{k['posts_fed']:,} posts sent meanwhile, all counted afterwards: {k.get('caught_up')}.")
+    return lines + [""]
+
+
+def plot(result: dict, path: Path) -> None:
     try:
         import matplotlib
 
@@ -346,42 +562,193 @@ def write_results(result: dict, out: Path) -> None:
     except ImportError:
         print("matplotlib is not installed: no PNG chart")
         return
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    names = ["original 2021", "pipeline", "broker limit"]
-    a.bar(names, [o["posts_per_second"], p["posts_per_second"] or 0, lim["posts_per_second"]], color=["#9aa3ad", "#1d4ed8", "#047857"])
-    a.set_ylabel("posts/s")
-    a.set_title("throughput (same data, same machine)")
-    b.bar(["p50", "p95", "p99"], [f["p50_s"] or 0, f["p95_s"] or 0, f["p99_s"] or 0], color="#b45309")
-    b.set_ylabel("seconds")
-    b.set_title(f"freshness at {f['rate']:,} posts/s")
+    soak = result.get("soak")
+    kill = (soak or {}).get("jm_kill") or {}
+    runs = _runs(result)
+    top = 1 if runs or result.get("freshness") else 0
+    rows = top + (2 if soak else 0) + (1 if kill.get("series") else 0)
+    if not rows:
+        return
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 4 * rows), squeeze=False)
+    if top:
+        _plot_throughput(result, runs, *axes[0])
+    if soak:
+        _plot_soak(soak, kill, fig, axes[top:], rows, top)
     fig.tight_layout()
-    fig.savefig(out / "pipeline_bench.png", dpi=100)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_throughput(result: dict, runs: dict, a, b) -> None:
+    names = ["original 2021", "batched consumer", "pipeline", "broker limit"]
+    keys = ["original_design", "batched_consumer", "pipeline", "broker_limit"]
+    colors = ["#9aa3ad", "#b45309", "#1d4ed8", "#047857"]
+    width = 0.8 / max(1, len(names))
+    for i, (key, name, color) in enumerate(zip(keys, names, colors)):
+        xs, ys = [], []
+        for j, r in enumerate(runs.values()):
+            v = (r.get(key) or {}).get("posts_per_second")
+            if v:
+                xs.append(j + (i - 1.5) * width)
+                ys.append(v)
+        bars = a.bar(xs, ys, width, label=name, color=color)
+        a.bar_label(bars, labels=[f"{y:,}" for y in ys], fontsize=7)
+    a.set_xticks(range(len(runs)), [f"{d} data" for d in runs])
+    a.set_yscale("log")
+    a.set_ylim(bottom=10)
+    a.set_ylabel("posts/s (log)")
+    a.set_title("throughput (same data, same machine)")
+    a.legend(fontsize=8)
+    f = result.get("freshness") or {}
+    b.bar(["p50", "p95", "p99"], [f.get("p50_s") or 0, f.get("p95_s") or 0, f.get("p99_s") or 0], color="#b45309")
+    b.axhline(GOALS["freshness_p99_s"], color="red", linestyle="--", linewidth=1, label="goal p99")
+    b.set_ylabel("seconds")
+    b.set_title(f"freshness at {f.get('rate', 0):,} posts/s")
+    b.legend(fontsize=8)
+
+
+def _plot_soak(soak: dict, kill: dict, fig, axes, rows: int, top: int) -> None:
+    import matplotlib.pyplot as plt
+
+    segs = soak["segments"]
+    x = [s["cumulative_posts"] / 1000 for s in segs]
+    c, d = axes[0]
+    c.plot(x, [s["posts_per_second"] or 0 for s in segs], marker="o", color="#1d4ed8")
+    if soak.get("fresh_posts_per_second"):
+        c.axhline(soak["fresh_posts_per_second"] * GOALS["soak_final_over_fresh"], color="red", linestyle="--",
+                  linewidth=1, label="80% of the first segment")
+        c.legend(fontsize=8)
+    c.set_title("soak: throughput per segment")
+    c.set_ylabel("posts/s")
+    c.set_xlabel("posts counted (thousands)")
+    c.set_ylim(bottom=0)
+    d.plot(x, [s["checkpoints"]["duration_p50_s"] or 0 for s in segs], marker="o", label="p50")
+    d.plot(x, [s["checkpoints"]["duration_p99_s"] or 0 for s in segs], marker="o", label="p99")
+    d.axhline(GOALS["checkpoint_p99_s"], color="red", linestyle="--", linewidth=1, label="goal p99")
+    d.set_ylabel("checkpoint duration (s)")
+    d.set_xlabel("posts counted (thousands)")
+    d2 = d.twinx()
+    d2.plot(x, [s["checkpoints"]["state_size_mib"] or 0 for s in segs], color="#9aa3ad", linestyle=":",
+            label="state size (MiB)")
+    d2.set_ylabel("state size (MiB)")
+    d.set_title("soak: checkpoints")
+    d.legend(fontsize=8, loc="upper left")
+    d2.legend(fontsize=8, loc="upper right")
+    e, g = axes[1]
+    e.plot(x, [s["tm_pss_peak_mib"] for s in segs], marker="o", label="TaskManager PSS, peak")
+    e.plot(x, [s["checkpoints"]["tm_heap_used_peak_mib"] or 0 for s in segs], marker="o", label="JVM heap used, peak")
+    e.set_ylabel("MiB")
+    e.set_xlabel("posts counted (thousands)")
+    e.set_title("soak: TaskManager memory")
+    e.set_ylim(bottom=0)
+    e.legend(fontsize=8)
+    bottom = [0] * len(segs)
+    for t in ("unigram_minute_counts", "unigram_counts", "hashtag_minute_counts", "hashtag_counts",
+              "trending_hashtags", "post_stats"):
+        vals = [s["rows_written"].get(t, 0) / 1000 for s in segs]
+        g.bar(x, vals, width=(x[0] if x else 1) * 0.6, bottom=bottom, label=t)
+        bottom = [u + v for u, v in zip(bottom, vals)]
+    g.set_ylabel("rows written (thousands)")
+    g.set_xlabel("posts counted (thousands)")
+    g.set_title("soak: rows written to PostgreSQL per segment")
+    g.legend(fontsize=7)
+    if kill.get("series"):
+        h = plt.subplot2grid((rows, 2), (top + 2, 0), colspan=2, fig=fig)
+        axes[2][0].remove()
+        axes[2][1].remove()
+        t, n = zip(*kill["series"])
+        h.plot(t, [v - kill["counted_at_kill"] for v in n], color="#1d4ed8")
+        if kill.get("counting_resumed_s") is not None:
+            h.axvline(kill["counting_resumed_s"], color="#047857", linestyle="--",
+                      label=f"counting again: {kill['counting_resumed_s']} s")
+        if kill.get("flowing_again_s") is not None:
+            h.axvline(kill["flowing_again_s"], color="#b45309", linestyle="--",
+                      label=f"a second's worth of posts counted: {kill['flowing_again_s']} s")
+        h.axvline(GOALS["jm_kill_resume_s"], color="red", linestyle=":", label="goal: 30 s")
+        h.set_xlabel("seconds since kill -9 of the JobManager")
+        h.set_ylabel("posts counted since the kill")
+        h.set_title(f"JobManager kill at {kill['rate']:,.0f} posts/s")
+        h.legend(fontsize=8)
+
+
+def write_results(result: dict, out: Path) -> dict:
+    """JSON (merged with an earlier run's sections, see `merge`), Markdown and PNG."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "pipeline_bench.json"
+    old = None
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            old = None
+    merged = merge(old, result)
+    path.write_text(json.dumps(merged, indent=2) + "\n")  # first: a long run's numbers are never lost
+    try:
+        merged["goals"] = goals(merged)
+        path.write_text(json.dumps(merged, indent=2) + "\n")
+        (out / "pipeline_bench.md").write_text(report(merged))
+        plot(merged, out / "pipeline_bench.png")
+    except Exception as e:  # noqa: BLE001
+        print(f"the report could not be written ({type(e).__name__}: {e}); the numbers are in {path}")
+        merged.setdefault("goals", [])
+    return merged
 
 
 def main(
-    posts: int = typer.Option(1_000_000, help="posts for the pipeline's throughput run"),
-    rate: int = typer.Option(1000, help="posts/s for the freshness run"),
+    posts: int = typer.Option(1_000_000, help="posts for the pipeline's throughput run (the soak's total with --soak)"),
+    data: list[str] = typer.Option(None, help="synthetic or long-tail; repeat for both (default: synthetic; "
+                                              "long-tail with --soak)"),
+    rate: int = typer.Option(1000, help="posts/s for the freshness run (and the JobManager kill)"),
     freshness_seconds: int = typer.Option(30, help="length of the freshness run"),
-    original_posts: int = typer.Option(20_000, help="posts for the original design (it is slow)"),
-    limit_posts: int = typer.Option(None, help="posts for the broker limit (default: as many as the pipeline's)"),
-    timeout: float = typer.Option(1800, help="give up on the pipeline run after this many seconds"),
+    original_posts: int = typer.Option(20_000, help="posts for the original design (it is slow; 0: skip)"),
+    limit_posts: int = typer.Option(None, help="posts for the broker limit (default: as many as the pipeline's; 0: skip)"),
+    batched_posts: int = typer.Option(None, help="posts for the batched consumer (default: as many as the pipeline's; "
+                                                 "0: skip)"),
+    soak: bool = typer.Option(False, "--soak", help="the soak instead: --posts in segments, then a JobManager kill"),
+    segment: int = typer.Option(200_000, help="soak: posts per segment"),
+    kill_jm: bool = typer.Option(True, "--kill-jm/--no-kill-jm", help="soak: kill -9 the JobManager at the end"),
+    timeout: float = typer.Option(1800, help="give up on a pipeline run (or a soak segment) after this many seconds"),
     out: Path = typer.Option(RESULTS, help="where the results go"),
 ) -> None:
+    modes = list(dict.fromkeys(data or (["long-tail"] if soak else ["synthetic"])))
+    for mode in modes:
+        if mode not in DATA_MODES:
+            raise typer.BadParameter(f"--data {mode}: one of {', '.join(DATA_MODES)}")
     result = {"machine": machine()}
-    print(json.dumps(result["machine"]))
-    result["pipeline"] = pipeline_throughput(posts, timeout)
-    print("pipeline:", json.dumps({k: v for k, v in result["pipeline"].items() if k != "cost"}), flush=True)
-    result["freshness"] = freshness(rate, freshness_seconds)
-    print("freshness:", json.dumps(result["freshness"]), flush=True)
-    result["original_design"] = original_design(original_posts)
-    print("original design:", json.dumps(result["original_design"]), flush=True)
-    result["broker_limit"] = broker_limit(limit_posts or posts)
-    print("broker limit:", json.dumps(result["broker_limit"]), flush=True)
-    pps = result["pipeline"]["posts_per_second"] or 0
-    result["ratios"] = {"pipeline_over_original": round(pps / result["original_design"]["posts_per_second"], 2),
-                        "pipeline_over_limit": round(pps / result["broker_limit"]["posts_per_second"], 3)}
-    print("ratios:", json.dumps(result["ratios"]))
-    write_results(result, out)
+    print(json.dumps(result["machine"]), flush=True)
+    if soak:
+        from .soak import soak as run_soak
+
+        result["soak"] = run_soak(posts, segment, modes[0], timeout=timeout, kill=kill_jm, kill_rate=rate)
+    else:
+        result["throughput"] = {}
+        for mode in modes:
+            seed = uuid.uuid4().int % 10**9  # one seed per data mode: every baseline counts the same posts
+            run = {"measured": time.strftime("%Y-%m-%d %H:%M")}
+            run["pipeline"] = pipeline_throughput(posts, timeout, mode, seed)
+            print("pipeline:", json.dumps({k: v for k, v in run["pipeline"].items() if k not in ("cost",)}), flush=True)
+            if batched_posts != 0:
+                run["batched_consumer"] = batched_baseline(batched_posts or posts, mode, seed)
+                print("batched consumer:", json.dumps(run["batched_consumer"]), flush=True)
+            if original_posts:
+                run["original_design"] = original_design(original_posts, mode, seed)
+                print("original design:", json.dumps(run["original_design"]), flush=True)
+            if limit_posts != 0:
+                run["broker_limit"] = broker_limit(limit_posts or posts, mode, seed)
+                print("broker limit:", json.dumps(run["broker_limit"]), flush=True)
+            run["ratios"] = ratios(run)
+            print("ratios:", json.dumps(run["ratios"]), flush=True)
+            result["throughput"][mode] = run
+        result["freshness"] = freshness(rate, freshness_seconds)
+        print("freshness:", json.dumps(result["freshness"]), flush=True)
+        # the first data mode's numbers also at the top level, where earlier readers look for them
+        first = result["throughput"][modes[0]]
+        for key in ("pipeline", "original_design", "broker_limit", "batched_consumer", "ratios"):
+            if key in first:
+                result[key] = first[key]
+    merged = write_results(result, out)
+    for g in merged["goals"]:
+        print(f"goal: {g['goal']}: {_n(g['value'], g['unit'])} (target {g['target']}): {g['status']}")
     print(f"results in {out}/pipeline_bench.{{json,md,png}}")
 
 

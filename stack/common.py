@@ -11,6 +11,11 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+# One client for every REST call of the controller and the supervisor: a new
+# client per call (httpx.get) builds a TLS context each time, which cost the
+# supervisor ~40 % of a core at one round every 2 s.
+http = httpx.Client(timeout=5.0)
+
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "stack"
 HOME = Path(os.environ.get("STACK_HOME", REPO / ".stack")).resolve()
@@ -75,7 +80,7 @@ def service_env() -> dict[str, str]:
 
 def http_ok(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2.0).status_code == 200
+        return http.get(url, timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from .common import (
+    http,
     DATA, FLINK_URL, KAFKA, LOGS, REGISTRY_URL, REPO, RUN, StackError, _tail_text, flink_env, flink_home,
     say, service_env,
 )
@@ -88,7 +89,7 @@ def render(script: Script, *, topic_prefix: str = "", job_name: str = JOB_PREFIX
 # --------------------------------------------------------------------------- Flink REST
 
 def jobs() -> list[dict]:
-    return httpx.get(f"{FLINK_URL}/jobs/overview", timeout=5).json()["jobs"]
+    return http.get(f"{FLINK_URL}/jobs/overview", timeout=5).json()["jobs"]
 
 
 ACTIVE = ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING", "FAILING", "CANCELLING")
@@ -145,7 +146,7 @@ STATE_MISMATCH = re.compile(
 
 def _failures(job_id: str) -> str:
     """Every exception the job recorded, stack traces included."""
-    exc = httpx.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=5).json()
+    exc = http.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=5).json()
     entries = exc.get("exceptionHistory", {}).get("entries", [])
     return "\n".join([exc.get("root-exception") or ""] + [e.get("stacktrace") or e.get("exceptionName", "") for e in entries])
 
@@ -158,14 +159,14 @@ def wait_healthy(job_id: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     state = "unknown"
     while time.monotonic() < deadline:
-        state = httpx.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"]
+        state = http.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"]
         failures = _failures(job_id)
         mismatch = STATE_MISMATCH.search(failures)
         if mismatch or state in ("FAILED", "CANCELED"):
             first = next((line for line in failures.splitlines() if line.strip()), "no exception recorded")
             raise SubmitError(f"job {job_id} {state.lower()}: {mismatch.group(0) if mismatch else first}")
         if state == "RUNNING":
-            cp = httpx.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=5).json()
+            cp = http.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=5).json()
             if cp["counts"]["completed"] >= 1:
                 return
         time.sleep(1)
@@ -174,20 +175,20 @@ def wait_healthy(job_id: str, timeout: float = 90) -> None:
 
 
 def cancel(job_id: str) -> None:
-    httpx.patch(f"{FLINK_URL}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
+    http.patch(f"{FLINK_URL}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if httpx.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"] in ("CANCELED", "FAILED", "FINISHED"):
+        if http.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"] in ("CANCELED", "FAILED", "FINISHED"):
             return
         time.sleep(0.5)
 
 
 def stop_with_savepoint(job_id: str, timeout: float = 120) -> str:
     """Stop a job after a savepoint; return the savepoint's location."""
-    trigger = httpx.post(f"{FLINK_URL}/jobs/{job_id}/stop", json={"drain": False}, timeout=10).json()["request-id"]
+    trigger = http.post(f"{FLINK_URL}/jobs/{job_id}/stop", json={"drain": False}, timeout=10).json()["request-id"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        st = httpx.get(f"{FLINK_URL}/jobs/{job_id}/savepoints/{trigger}", timeout=10).json()
+        st = http.get(f"{FLINK_URL}/jobs/{job_id}/savepoints/{trigger}", timeout=10).json()
         if st["status"]["id"] == "COMPLETED":
             op = st.get("operation", {})
             if "location" not in op:

@@ -39,6 +39,7 @@ import typer
 
 from . import pipeline
 from .common import (
+    http,
     API_URL, CONF, CONNECT_URL, REGISTRY_URL, REPO, DATA, DIST, FLINK_URL, HOME, KAFKA, LOGS, PG_BIN, PG_PORT, RUN,
     SERVING_DB, StackError, _tail, console, flink_env, flink_home, http_ok, java, java21,
     pg_connect, say, secret, service_env,
@@ -183,14 +184,14 @@ def flink_jm_healthy() -> bool:
 
 def flink_tm_healthy() -> bool:
     try:
-        return httpx.get(f"{FLINK_URL}/overview", timeout=2.0).json().get("taskmanagers", 0) > 0
+        return http.get(f"{FLINK_URL}/overview", timeout=2.0).json().get("taskmanagers", 0) > 0
     except (httpx.HTTPError, ValueError):
         return False
 
 
 def connect_healthy() -> bool:
     try:
-        plugins = httpx.get(f"{CONNECT_URL}/connector-plugins", timeout=3.0).json()
+        plugins = http.get(f"{CONNECT_URL}/connector-plugins", timeout=3.0).json()
     except (httpx.HTTPError, ValueError):
         return False
     return any(p.get("class") == "io.debezium.connector.jdbc.JdbcSinkConnector" for p in plugins)
@@ -437,7 +438,7 @@ def deploy_connectors() -> None:
         states = {}
         for name in names:
             try:
-                st = httpx.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=5).json()
+                st = http.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=5).json()
                 tasks = st.get("tasks", [])
                 states[name] = st["connector"]["state"] if tasks else "NO TASKS"
                 if tasks and any(t["state"] != "RUNNING" for t in tasks):
@@ -474,10 +475,10 @@ def control_lock(wait: bool = True):
 def restart_failed_connector_tasks() -> list[str]:
     """Connect never restarts a FAILED task by itself (e.g. after the database was away too long)."""
     restarted = []
-    for name in httpx.get(f"{CONNECT_URL}/connectors", timeout=5).json():
-        st = httpx.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=5).json()
+    for name in http.get(f"{CONNECT_URL}/connectors", timeout=5).json():
+        st = http.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=5).json()
         if st["connector"]["state"] == "FAILED" or any(t["state"] == "FAILED" for t in st.get("tasks", [])):
-            httpx.post(f"{CONNECT_URL}/connectors/{name}/restart",
+            http.post(f"{CONNECT_URL}/connectors/{name}/restart",
                        params={"includeTasks": "true", "onlyFailed": "true"}, timeout=10)
             restarted.append(name)
     return restarted
