@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -143,3 +145,18 @@ def _tail(path: Path, n: int = 30) -> str:
         return _tail_text(f.read().decode(errors="replace"), n)
 
 
+@contextlib.contextmanager
+def file_lock(path: Path, wait: bool = True):
+    """An exclusive lock on `path` (created if missing) for the `with` block;
+    yields whether it was taken (always, when `wait`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

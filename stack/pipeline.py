@@ -4,7 +4,6 @@ compatible, or reprocessed from the start of the topic when it is not."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import string
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from .common import (
-    http,
+    http, file_lock,
     DATA, FLINK_URL, KAFKA, LOGS, REGISTRY_URL, REPO, RUN, StackError, _tail_text, flink_env, flink_home,
     say, service_env,
 )
@@ -281,17 +280,8 @@ def rollout_lock(target: Target, wait: bool = True):
     it before they start or stop the job (without it, the supervisor saw no live
     job in the middle of a roll-out and started a second one). Yields whether it
     was taken (always, when `wait`)."""
-    RUN.mkdir(parents=True, exist_ok=True)
-    with open(RUN / f"{target.prefix}pipeline.lock", "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with file_lock(RUN / f"{target.prefix}pipeline.lock", wait) as taken:
+        yield taken
 
 
 def ensure_running(target: Target = Target(), reprocess_hook=None, wait: bool = True) -> dict | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -39,7 +38,7 @@ import typer
 
 from . import pipeline
 from .common import (
-    http,
+    http, file_lock,
     API_URL, CONF, CONNECT_URL, REGISTRY_URL, REPO, DATA, DIST, FLINK_URL, HOME, KAFKA, LOGS, PG_BIN, PG_PORT, RUN,
     SERVING_DB, StackError, _tail, console, flink_env, flink_home, http_ok, java, java21,
     pg_connect, say, secret, service_env,
@@ -459,17 +458,8 @@ BEFORE.update({"postgres": init_postgres, "kafka": format_kafka, "flink-jobmanag
 @contextlib.contextmanager
 def control_lock(wait: bool = True):
     """One controller at a time: `up`/`down` and each supervisor round."""
-    RUN.mkdir(parents=True, exist_ok=True)
-    with open(RUN / "control.lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with file_lock(RUN / "control.lock", wait) as taken:
+        yield taken
 
 
 def restart_failed_connector_tasks() -> list[str]:

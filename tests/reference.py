@@ -1,4 +1,4 @@
-"""An independent implementation of the counting rules (ARCHITECTURE.md), in
+"""An independent implementation of the counting rules (README, "Counting rules"), in
 plain Python with the `regex` module, to hold the fixtures and the Flink SQL to."""
 
 from __future__ import annotations
