@@ -60,7 +60,8 @@ def test_stats(client):
     assert s["freshness_seconds"] >= 0
     assert s["tracked_keywords"] == ["covid", "vaccin", "COVID-19", "corona virus"]
     assert set(s["pipeline"]) == {"flink_job", "version", "connectors", "healthy"}
-    assert set(s["rejected"]) == {"producer", "pipeline", "dead_letter"}
+    assert set(s["rejected"]) == {"producer", "pipeline", "sink", "dead_letter"}
+    assert s["rejected"]["sink"] == 0  # nothing set aside by the sink guard in this database
     assert s["rejected"]["pipeline"] == 2
 
 
