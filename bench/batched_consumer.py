@@ -181,19 +181,12 @@ class Counts:
             self.newest = event
         tags, words = tokenize(text)
         m = event - event % 60_000
-        c, d = self.counters, self.dirty
-        if tags:
-            c["hashtag_counts"].update(tags)
-            d["hashtag_counts"].update(tags)
-            keys = [(m, t) for t in tags]
-            c["hashtag_minute_counts"].update(keys)
-            d["hashtag_minute_counts"].update(keys)
-        if words:
-            c["unigram_counts"].update(words)
-            d["unigram_counts"].update(words)
-            keys = [(m, w) for w in words]
-            c["unigram_minute_counts"].update(keys)
-            d["unigram_minute_counts"].update(keys)
+        for tokens, table in ((tags, "hashtag"), (words, "unigram")):
+            if tokens:
+                keys = [(m, t) for t in tokens]
+                for counter in (self.counters, self.dirty):
+                    counter[f"{table}_counts"].update(tokens)
+                    counter[f"{table}_minute_counts"].update(keys)
 
 
 class Writer:

@@ -13,8 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from .common import (
     http, file_lock,
     DATA, FLINK_URL, KAFKA, LOGS, REGISTRY_URL, REPO, RUN, StackError, _tail_text, flink_env, flink_home,
