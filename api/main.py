@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .core.config import settings
 from .middleware import Metrics, ResponseCache
+from .progress import monitor
 from .routes import counts, health, stats
 
 
@@ -20,7 +21,9 @@ async def lifespan(app: FastAPI):
                                    # a connection broken by a database restart is replaced, not handed out
                                    check=AsyncConnectionPool.check_connection) as pool:
         app.state.pool = pool
+        monitor.start()
         yield
+        monitor.stop()
     stats.close()
 
 

@@ -68,7 +68,12 @@ CREATE TABLE tweets (
   'properties.isolation.level' = 'read_committed',
   'scan.startup.mode' = 'earliest-offset',
   'value.format' = 'lenient-avro-confluent',
-  'value.lenient-avro-confluent.url' = '${REGISTRY}'
+  'value.lenient-avro-confluent.url' = '${REGISTRY}',
+  -- Every registry call has a time-out (here and in each table below): the
+  -- registry client waits forever without one, and a request the registry
+  -- never answered once stalled the whole job. A call that times out fails
+  -- the job, which restarts from its last checkpoint and asks again.
+  'value.lenient-avro-confluent.properties.http.read.timeout.ms' = '10000'
 );
 
 -- ---------------------------------------------------------------- output tables
@@ -85,8 +90,10 @@ CREATE TABLE hashtag_counts (
   'properties.bootstrap.servers' = '${KAFKA}',
   'key.format' = 'avro-confluent',
   'key.avro-confluent.url' = '${REGISTRY}',
+  'key.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${REGISTRY}',
+  'value.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}hashtag_counts',
@@ -108,8 +115,10 @@ CREATE TABLE unigram_counts (
   'properties.bootstrap.servers' = '${KAFKA}',
   'key.format' = 'avro-confluent',
   'key.avro-confluent.url' = '${REGISTRY}',
+  'key.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${REGISTRY}',
+  'value.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}unigram_counts',
@@ -130,8 +139,10 @@ CREATE TABLE hashtag_minute_counts (
   'properties.bootstrap.servers' = '${KAFKA}',
   'key.format' = 'avro-confluent',
   'key.avro-confluent.url' = '${REGISTRY}',
+  'key.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${REGISTRY}',
+  'value.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}hashtag_minute_counts',
@@ -151,8 +162,10 @@ CREATE TABLE unigram_minute_counts (
   'properties.bootstrap.servers' = '${KAFKA}',
   'key.format' = 'avro-confluent',
   'key.avro-confluent.url' = '${REGISTRY}',
+  'key.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${REGISTRY}',
+  'value.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}unigram_minute_counts',
@@ -173,8 +186,10 @@ CREATE TABLE post_stats (
   'properties.bootstrap.servers' = '${KAFKA}',
   'key.format' = 'avro-confluent',
   'key.avro-confluent.url' = '${REGISTRY}',
+  'key.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${REGISTRY}',
+  'value.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}post_stats',
@@ -199,8 +214,10 @@ CREATE TABLE rejected_posts (
   'properties.bootstrap.servers' = '${KAFKA}',
   'key.format' = 'avro-confluent',
   'key.avro-confluent.url' = '${REGISTRY}',
+  'key.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${REGISTRY}',
+  'value.avro-confluent.properties.http.read.timeout.ms' = '10000',
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${TOPIC_PREFIX}rejected_posts',

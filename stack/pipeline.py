@@ -66,12 +66,12 @@ def stopwords() -> list[str]:
     return sorted(words)
 
 
-def render(script: Script, *, topic_prefix: str = "", job_name: str = JOB_PREFIX) -> str:
+def render(script: Script, *, topic_prefix: str = "", job_name: str = JOB_PREFIX, registry: str = REGISTRY_URL) -> str:
     """The script with its ${NAME} placeholders filled in; an unknown name is an error."""
     path = script.path
     values = {
         "KAFKA": KAFKA,
-        "REGISTRY": f"{REGISTRY_URL}/apis/ccompat/v7",
+        "REGISTRY": f"{registry}/apis/ccompat/v7",
         "TOPIC_PREFIX": topic_prefix,
         "JOB_NAME": job_name,
         # one SQL string literal's content: the words separated by spaces
@@ -141,11 +141,18 @@ STATE_MISMATCH = re.compile(
     re.IGNORECASE)
 
 
-def _failures(job_id: str) -> str:
+def failures(job_id: str) -> str:
     """Every exception the job recorded, stack traces included."""
     exc = http.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=5).json()
     entries = exc.get("exceptionHistory", {}).get("entries", [])
     return "\n".join([exc.get("root-exception") or ""] + [e.get("stacktrace") or e.get("exceptionName", "") for e in entries])
+
+
+def root_cause(job_id: str) -> str:
+    """The innermost cause of the job's latest failure, in one line."""
+    text = http.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=5).json().get("root-exception") or ""
+    causes = [line for line in text.splitlines() if line.startswith("Caused by: ")]
+    return (causes[-1][len("Caused by: "):] if causes else text.split("\n", 1)[0]) or "no exception recorded"
 
 
 def wait_healthy(job_id: str, timeout: float = 90) -> None:
@@ -157,10 +164,10 @@ def wait_healthy(job_id: str, timeout: float = 90) -> None:
     state = "unknown"
     while time.monotonic() < deadline:
         state = http.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"]
-        failures = _failures(job_id)
-        mismatch = STATE_MISMATCH.search(failures)
+        recorded = failures(job_id)
+        mismatch = STATE_MISMATCH.search(recorded)
         if mismatch or state in ("FAILED", "CANCELED"):
-            first = next((line for line in failures.splitlines() if line.strip()), "no exception recorded")
+            first = next((line for line in recorded.splitlines() if line.strip()), "no exception recorded")
             raise SubmitError(f"job {job_id} {state.lower()}: {mismatch.group(0) if mismatch else first}")
         if state == "RUNNING":
             cp = http.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=5).json()
@@ -171,13 +178,19 @@ def wait_healthy(job_id: str, timeout: float = 90) -> None:
     say(f"[yellow]flink: job {job_id} is {state.lower()} and made no checkpoint within {timeout:.0f}s yet[/]")
 
 
-def cancel(job_id: str) -> None:
+def cancel(job_id: str, timeout: float = 60) -> bool:
+    """Cancel a job; True when it ended within `timeout` seconds."""
     http.patch(f"{FLINK_URL}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
-    deadline = time.monotonic() + 60
+    return wait_ended(job_id, timeout)
+
+
+def wait_ended(job_id: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if http.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"] in ("CANCELED", "FAILED", "FINISHED"):
-            return
+            return True
         time.sleep(0.5)
+    return False
 
 
 def stop_with_savepoint(job_id: str, timeout: float = 120) -> str:
@@ -199,8 +212,10 @@ def stop_with_savepoint(job_id: str, timeout: float = 120) -> str:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a pipeline runs: the real one (prefix ''), or a test's own topics and job names."""
+    """Where a pipeline runs: the real one (prefix ''), or a test's own topics and job
+    names; `registry` puts another registry URL (a test's proxy) in the script."""
     prefix: str = ""
+    registry: str = REGISTRY_URL
 
     @property
     def job_prefix(self) -> str:
@@ -218,7 +233,7 @@ class Target:
         return RUN / f"{self.prefix}savepoint.json"
 
     def render(self, script: Script) -> str:
-        return render(script, topic_prefix=self.prefix, job_name=self.job_name(script))
+        return render(script, topic_prefix=self.prefix, job_name=self.job_name(script), registry=self.registry)
 
 
 def _digest(sql: str) -> str:

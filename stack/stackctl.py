@@ -36,7 +36,7 @@ from typing import Callable
 import httpx
 import typer
 
-from . import pipeline
+from . import pipeline, progress
 from .common import (
     http, file_lock,
     API_URL, CONF, CONNECT_URL, REGISTRY_URL, REPO, DATA, DIST, FLINK_URL, HOME, KAFKA, LOGS, PG_BIN, PG_PORT, RUN,
@@ -384,36 +384,10 @@ def sink_lag() -> int:
             for tp in c.committed(parts, timeout=10):
                 _, high = c.get_watermark_offsets(tp, timeout=10)
                 if high - max(tp.offset, 0) > 0:
-                    lag += _records_between(tp, high)
+                    lag += progress.records_between(KAFKA, tp, high)
         finally:
             c.close()
     return lag
-
-
-def _records_between(tp, high: int) -> int:
-    """Records a read_committed reader gets from tp's offset up to `high`. Not simply
-    high - offset: transaction markers (commit, abort) take offsets too, and the sink
-    never commits past the last of them."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    probe = Consumer({"bootstrap.servers": KAFKA, "group.id": "stackctl-lag-probe", "isolation.level": "read_committed",
-                      "enable.auto.commit": False, "enable.partition.eof": True})
-    try:
-        probe.assign([TopicPartition(tp.topic, tp.partition, max(tp.offset, 0))])
-        found, deadline = 0, time.monotonic() + 5
-        while time.monotonic() < deadline:
-            msg = probe.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error():  # end of partition: only markers (or nothing committed yet) were left
-                break
-            found += 1
-        else:
-            position = probe.position([TopicPartition(tp.topic, tp.partition)])[0].offset
-            found += max(0, high - max(position, tp.offset))  # an open transaction: not readable yet
-        return found
-    finally:
-        probe.close()
 
 
 def empty_serving_tables() -> None:
@@ -503,6 +477,127 @@ def heal() -> list[str]:
     for line in done:
         say(f"[green]✓[/] {line}")
     return done
+
+
+# --------------------------------------------------------------------------- progress
+
+# seconds without progress, while work waits, before a stage is called stalled
+STALL_AFTER = float(os.environ.get("STALL_AFTER_SECONDS", progress.STALL_AFTER_SECONDS))
+PROGRESS_FILE = RUN / "progress.json"  # the supervisor's latest verdicts, read by `status`
+
+
+def pipeline_stages() -> list[progress.Stage]:
+    sinks = [progress.sink_stage(p.stem, json.loads(p.read_text())["topics"].split(","))
+             for p in sorted((REPO / "connectors").glob("*.json"))]
+    return [progress.flink_stage(), *sinks]
+
+
+def why_stalled(stage: progress.Stage) -> str:
+    """What the stage's own service says, to name the fault."""
+    try:
+        if stage.connector is None:  # the Flink job
+            job = pipeline.live_job()
+            if job is None:
+                return "no Flink job is running"
+            if job["state"] != "RUNNING":
+                return f"Flink job {job['state']}: {pipeline.root_cause(job['jid'])[:300]}"
+            return "the Flink job is RUNNING but no checkpoint commits its progress (a task is blocked)"
+        if not postgres_healthy():
+            return "PostgreSQL does not answer"
+        state = connector_states().get(stage.connector, "not deployed")
+        return f"connector {stage.connector} {state}" if state != "RUNNING" else \
+            f"the tasks of connector {stage.connector} are RUNNING but write nothing (a task is blocked)"
+    except (httpx.HTTPError, KeyError, ValueError) as e:
+        return f"its service does not answer ({type(e).__name__})"
+
+
+def connector_states() -> dict[str, str]:
+    """Connector name: RUNNING, or the state of its first task that is not."""
+    states = {}
+    for name in http.get(f"{CONNECT_URL}/connectors", timeout=5).json():
+        st = http.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=5).json()
+        tasks = [t["state"] for t in st.get("tasks", [])]
+        states[name] = next((t for t in tasks if t != "RUNNING"), st["connector"]["state"] if tasks else "NO TASKS")
+    return states
+
+
+def heal_stall(stage: progress.Stage) -> str | None:
+    """Restart a stalled stage: the Flink job from its latest checkpoint, or the
+    connector's tasks. Left alone: a job Flink is already restarting, a sink whose
+    database is away (the service checks handle those). Returns what it did."""
+    if stage.connector is None:  # the Flink job
+        job = pipeline.live_job()
+        if job is None or job["state"] != "RUNNING":
+            return None
+        detail = http.get(f"{FLINK_URL}/jobs/{job['jid']}", timeout=5).json()
+        tasks_started = max(v["start-time"] for v in detail["vertices"]) / 1000
+        if any(v["status"] != "RUNNING" for v in detail["vertices"]) or time.time() - tasks_started < STALL_AFTER:
+            return None  # still deploying or restoring its state (a big state takes a while): not blocked
+        with pipeline.rollout_lock(pipeline.Target(), wait=False) as mine:
+            if not mine:  # a roll-out is in progress
+                return None
+            how = "cancelled"
+            if not pipeline.cancel(job["jid"], timeout=5):
+                # a task blocked where an interrupt cannot reach it (a socket read):
+                # only its process going away ends it
+                how = "killed its TaskManager (the job did not cancel within 5 s)"
+                tm = running_pid("flink-taskmanager")
+                if tm:
+                    os.killpg(tm, signal.SIGKILL)
+                    _wait(lambda: running_pid("flink-taskmanager") is None, 10)
+                launch("flink-taskmanager")
+                pipeline.wait_ended(job["jid"], timeout=60)  # the JobManager notices within seconds
+            new = pipeline._ensure_running(pipeline.Target(), empty_serving_tables)  # (the lock is ours)
+        return f"{how} the Flink job {job['jid']}, resumed it from its latest checkpoint as {new['jid'] if new else '?'}"
+    if not postgres_healthy():
+        return None
+    http.post(f"{CONNECT_URL}/connectors/{stage.connector}/restart", params={"includeTasks": "true"}, timeout=10)
+    return f"restarted the tasks of connector {stage.connector}"
+
+
+class Guard:
+    """The supervisor's eye on progress: a verdict per stage each round, written to
+    PROGRESS_FILE. A stage stalled for STALL_AFTER seconds is logged and healed, at
+    most once per STALL_AFTER seconds (a restarted stage gets time to move)."""
+
+    def __init__(self) -> None:
+        self.watch = progress.Watch(KAFKA, STALL_AFTER)
+        self.heals: dict[str, int] = {}
+        self.last_heal: dict | None = None
+        self.acted_at: dict[str, float] = {}
+
+    def round(self) -> list[progress.Verdict]:
+        checked = [(stage, self.watch.check(stage)) for stage in pipeline_stages()]
+        stalled = []
+        for stage, v in checked:
+            if v.state == "stalled" and stage.connector:
+                v.paused_if(connector_states().get(stage.connector))
+            if v.state == "stalled":
+                v.message += f"; {why_stalled(stage)}"
+                stalled.append((stage, v))
+        verdicts = [v for _, v in checked]
+        self._publish(verdicts)  # first: a heal can take a minute
+        for stage, v in stalled:
+            if time.time() - self.acted_at.get(stage.group, 0) < STALL_AFTER:
+                continue
+            self.acted_at[stage.group] = time.time()
+            say(f"[red]stalled: {v.stage}: {v.message}[/]")
+            self._publish(verdicts, healing=v.stage)
+            action = heal_stall(stage)
+            if action:
+                self.heals[v.stage] = self.heals.get(v.stage, 0) + 1
+                self.last_heal = {"stage": v.stage, "at": time.time(), "why": v.message, "action": action}
+                say(f"[green]✓[/] healed {v.stage}: {action}")
+            self._publish(verdicts)
+        return verdicts
+
+    def _publish(self, verdicts: list[progress.Verdict], healing: str | None = None) -> None:
+        RUN.mkdir(parents=True, exist_ok=True)
+        tmp = PROGRESS_FILE.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"checked_at": time.time(), "stall_after": STALL_AFTER, "healing": healing,
+                                   "stages": [v.to_dict() for v in verdicts],
+                                   "heals": self.heals, "last_heal": self.last_heal}, indent=2))
+        tmp.replace(PROGRESS_FILE)
 
 
 def _wait(check: Callable[[], bool], timeout: float) -> bool:
@@ -681,13 +776,15 @@ def start_cmd(service: str = typer.Argument(..., help="|".join(SERVICES))) -> No
 def supervise(interval: float = typer.Option(2.0, help="seconds between rounds")) -> None:
     """Watch the stack (started by `up`, stopped by `down`): restart what crashes, like
     Docker's restart policy, and put the pipeline back where it was."""
-    say("supervisor watching the stack")
+    say(f"supervisor watching the stack (a stage is stalled after {STALL_AFTER:.0f} s without progress)")
+    guard = Guard()
     while True:
         reap()
         with control_lock(wait=False) as mine:
             if mine:
                 try:
                     heal()
+                    guard.round()
                 except Exception as e:  # noqa: BLE001 - whatever happened, the supervisor must go on
                     say(f"[red]supervisor: {type(e).__name__}: {e}[/] (trying again)")
         time.sleep(interval)
@@ -765,15 +862,36 @@ def status() -> None:
         except (httpx.HTTPError, StackError):
             pass
     if running_pid("kafka"):
-        from confluent_kafka import KafkaException
-
-        try:  # the sink waiting (database or registry away) shows here
-            waiting = sink_lag()
-            console.print(f"{'sink':18} {waiting:,} count updates in Kafka not yet in PostgreSQL")
-        except KafkaException:
-            pass
+        all_ok &= show_progress()
     if not all_ok:
         raise typer.Exit(1)
+
+
+def show_progress() -> bool:
+    """Each stage's progress as the supervisor last judged it (or, without a
+    supervisor, what waits now); False when a stage is stalled."""
+    seen = json.loads(PROGRESS_FILE.read_text()) if PROGRESS_FILE.exists() else {}
+    age = time.time() - seen.get("checked_at", 0)
+    # (the supervisor checks every 2 s, but not while it restarts something)
+    if running_pid("supervisor") and age < 180:
+        verdicts = [progress.Verdict(**v) for v in seen["stages"]]
+        note = (f" [dim](as of {age:.0f} s ago" + (f", healing the {seen['healing']}" if seen.get("healing") else "")
+                + ")[/]") if age > 10 else ""
+    else:
+        watch = progress.Watch(KAFKA, STALL_AFTER)
+        try:
+            verdicts = [watch.check(stage) for stage in pipeline_stages()]
+        finally:
+            watch.close()
+        note, seen = " [dim](not judged: the supervisor is not watching)[/]", {}
+    colour = {"idle": "green", "moving": "green", "stalled": "red", "paused": "yellow", "unknown": "yellow"}
+    for v in verdicts:
+        console.print(f"{v.stage:18} [{colour[v.state]}]{v.state}[/]: {v.message}{note}")
+    if seen.get("heals"):
+        last = seen["last_heal"]
+        console.print(f"{'healed':18} " + ", ".join(f"{k} {n}x" for k, n in seen["heals"].items())
+                      + f"; last at {time.strftime('%H:%M:%S', time.localtime(last['at']))}: {last['action']}")
+    return not any(v.state == "stalled" for v in verdicts)
 
 
 @app.command()

@@ -3,8 +3,10 @@ from the environment or a secrets file, never from the repo."""
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stack.progress import STALL_AFTER_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,6 +36,10 @@ class Settings(BaseSettings):
     cache_seconds: float = 1.0
     # how often the live stream (SSE) looks for new counts
     stream_poll_seconds: float = 1.0
+    # a stage with work waiting that has not moved for this long is reported
+    # stalled (the supervisor reads the same variable, STALL_AFTER_SECONDS)
+    stall_after_seconds: float = Field(STALL_AFTER_SECONDS, validation_alias=AliasChoices("STALL_AFTER_SECONDS", "API_STALL_AFTER_SECONDS"))
+    progress_check_seconds: float = 5.0
 
     def conninfo(self) -> str:
         from psycopg.conninfo import make_conninfo

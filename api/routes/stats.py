@@ -4,6 +4,7 @@ and a live stream (server-sent events) that tells the page when counts changed."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from ..core.config import settings
 from ..deps import Conn
+from ..progress import monitor
 
 router = APIRouter(prefix="/api", tags=["stats"])
 
@@ -31,11 +33,23 @@ class Rejected(BaseModel):
     dead_letter: int = Field(description="records the sink could not read (topic %s)" % settings.dead_letter_topic)
 
 
+class StageProgress(BaseModel):
+    stage: str = Field(description="'flink job' (posts in tweets -> counts) or 'sink' (counts -> PostgreSQL)")
+    state: str = Field(description="idle (nothing waits), moving, stalled (work waits and nothing moved for "
+                                   "stall_after_seconds), paused (its connector paused on purpose), or unknown")
+    waiting: int = Field(description="records waiting for the stage (at most this many)")
+    last_moved_at: datetime | None = Field(description="when the stage last got through something (or had nothing to do)")
+    message: str
+
+
 class Pipeline(BaseModel):
     flink_job: str = Field(description="state of the pipeline's Flink job, or 'unreachable'")
     version: int | None = Field(description="the live pipeline script's version")
     connectors: dict[str, str] = Field(description="connector name: state")
-    healthy: bool
+    stages: list[StageProgress] = Field(description="each stage's progress, checked every few seconds")
+    stalled: list[str] = Field(description="one line per stalled stage, naming it and what waits")
+    stall_after_seconds: float
+    healthy: bool = Field(description="the job and the connectors run, and no stage is stalled")
 
 
 class Stats(BaseModel):
@@ -86,8 +100,26 @@ def _pipeline() -> Pipeline:
             connectors[name] = next((t for t in tasks if t != "RUNNING"), st["connector"]["state"])
     except (httpx.HTTPError, ValueError, KeyError):
         connectors = connectors or {"connect": "unreachable"}
-    healthy = job_state == "RUNNING" and bool(connectors) and all(s == "RUNNING" for s in connectors.values())
-    return Pipeline(flink_job=job_state, version=version, connectors=connectors, healthy=healthy)
+    running = job_state == "RUNNING" and bool(connectors) and all(s == "RUNNING" for s in connectors.values())
+    return Pipeline(flink_job=job_state, version=version, connectors=connectors, healthy=running,
+                    stages=[], stalled=[], stall_after_seconds=settings.stall_after_seconds)
+
+
+def with_progress(p: Pipeline) -> Pipeline:
+    """The services' states (cached) and the monitor's latest verdicts."""
+    verdicts = [dataclasses.replace(v).paused_if(p.connectors.get(v.connector or "")) for v in monitor.verdicts]
+    stages = [StageProgress(stage=v.stage, state=v.state, waiting=v.waiting, message=v.message,
+                            last_moved_at=_ms(v.last_moved_at * 1000) if v.last_moved_at else None)
+              for v in verdicts]
+    stalled = [f"{v.stage} stalled: {v.message}" + _context(v.stage, p) for v in verdicts if v.state == "stalled"]
+    return p.model_copy(update={"stages": stages, "stalled": stalled, "healthy": p.healthy and not stalled})
+
+
+def _context(stage: str, p: Pipeline) -> str:
+    if stage == "flink job":
+        return f" (Flink job {p.flink_job})"
+    bad = {k: v for k, v in p.connectors.items() if v != "RUNNING"}
+    return " (" + ", ".join(f"connector {k} {v}" for k, v in bad.items()) + ")" if bad else " (connector tasks RUNNING)"
 
 
 _consumer = None
@@ -130,7 +162,12 @@ def _producer_rejects() -> int:
 
 def _outside() -> tuple[int, int, Pipeline]:
     """What other services say (blocking calls, each cached): run in a worker thread."""
-    return _cached("rejects", 5, _producer_rejects), _cached("dlq", 5, _dead_letters), _cached("pipeline", 2, _pipeline)
+    return _cached("rejects", 5, _producer_rejects), _cached("dlq", 5, _dead_letters), pipeline_state()
+
+
+def pipeline_state() -> Pipeline:
+    """The job's and the connectors' states (asked at most every 2 s), with progress."""
+    return with_progress(_cached("pipeline", 2, _pipeline))
 
 
 def _ms(ms: int | None) -> datetime | None:

@@ -59,7 +59,9 @@ def test_stats(client):
     assert s["newest_event"] == "2021-03-01T10:00:30Z"
     assert s["freshness_seconds"] >= 0
     assert s["tracked_keywords"] == ["covid", "vaccin", "COVID-19", "corona virus"]
-    assert set(s["pipeline"]) == {"flink_job", "version", "connectors", "healthy"}
+    assert set(s["pipeline"]) == {"flink_job", "version", "connectors", "stages", "stalled", "stall_after_seconds",
+                                  "healthy"}
+    assert s["pipeline"]["stall_after_seconds"] == 45.0
     assert set(s["rejected"]) == {"producer", "pipeline", "sink", "dead_letter"}
     assert s["rejected"]["sink"] == 0  # nothing set aside by the sink guard in this database
     assert s["rejected"]["pipeline"] == 2

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from stack import pipeline, stackctl
+from tests import reference
 from stack.common import CONNECT_URL, KAFKA
 from tests.conftest import secret
 
@@ -68,6 +69,36 @@ def snapshot() -> dict[str, Counter]:
                 "SELECT minute_ms, word, count FROM unigram_minute_counts").fetchall()}),
             "posts": Counter({"all": (db.execute("SELECT posts FROM post_stats WHERE stat = 'all'").fetchone() or [0])[0]}),
         }
+
+
+def expected_delta(posts: list[dict]) -> dict[str, Counter]:
+    return {
+        "hashtags": reference.count_hashtags(posts),
+        "words": reference.count_words(posts),
+        "hashtag_minutes": reference.count_per_minute(posts, reference.hashtags),
+        "word_minutes": reference.count_per_minute(posts, reference.words),
+        "posts": Counter({"all": len(reference.unique(posts))}),
+    }
+
+
+def difference(after: Counter, before: Counter) -> Counter:
+    """after - before, keeping every key that changed (Counter's `-` drops negatives)."""
+    return Counter({k: after.get(k, 0) - before.get(k, 0) for k in after.keys() | before.keys()
+                    if after.get(k, 0) != before.get(k, 0)})
+
+
+def assert_counted(expected: dict[str, Counter], before: dict[str, Counter], first_minute: int) -> None:
+    """What the serving tables gained since `before` is exactly `expected`."""
+    got = {name: difference(table, before[name]) for name, table in snapshot().items()}
+    # older minutes may be pruned meanwhile (retention counts back from the newest post): not ours
+    for name in ("hashtag_minutes", "word_minutes"):
+        got[name] = Counter({k: v for k, v in got[name].items() if k[0] >= first_minute})
+    for name in expected:
+        missing = {k: (v, got[name].get(k, 0)) for k, v in expected[name].items() if got[name].get(k, 0) != v}
+        extra = {k: got[name][k] for k in got[name].keys() - expected[name].keys()}
+        assert not missing and not extra, (
+            f"{name}: {len(missing)} wrong (expected, got), e.g. {list(missing.items())[:5]}; "
+            f"{len(extra)} unexpected, e.g. {list(extra.items())[:5]}")
 
 
 def dead_letters() -> int:

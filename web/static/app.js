@@ -111,7 +111,12 @@ async function refreshStats() {
   $("fresh-dot").className = "dot " + (fresh === null ? "" : fresh < 10 ? "ok" : fresh < 120 ? "late" : "stale");
   $("stat-rejects").textContent = `${s.rejected.producer} / ${s.rejected.dead_letter}`;
   const p = s.pipeline;
-  $("stat-pipeline").textContent = p.healthy ? `v${p.version} running` : `${p.flink_job}; ${Object.entries(p.connectors).map(([k, v]) => `${k} ${v}`).join(", ")}`;
+  // progress is health: a stage with work waiting that does not move is "stalled"
+  const moving = p.stages.some((st) => st.state === "moving");
+  $("stat-pipeline").textContent = p.stalled.length ? p.stalled.join(" · ")
+    : p.healthy ? `v${p.version} running, ${moving ? "counting" : "up to date"}`
+    : `${p.flink_job}; ${Object.entries(p.connectors).map(([k, v]) => `${k} ${v}`).join(", ")}`;
+  $("pipeline-dot").className = "dot " + (p.stalled.length ? "stale" : p.healthy ? "ok" : "late");
 }
 
 let pending = null;

@@ -1,0 +1,181 @@
+"""Progress is health: is each stage of the pipeline getting through what waits for it?
+
+A stage reads a set of Kafka topics as a consumer group and commits how far it
+got: the Flink job reads `tweets` (its offsets are committed at each completed
+checkpoint, so they move only when counts are really out), the sink connector
+reads the count topics (Connect commits every second). A stage is
+
+- ``idle``    when nothing waits for it,
+- ``moving``  when records wait and its committed offsets moved in the last
+              ``stall_after`` seconds,
+- ``stalled`` when records have waited and its offsets have not moved for
+              ``stall_after`` seconds.
+
+Used by the supervisor (which heals a stall), `make status` and the API's
+/api/stats, /healthz/pipeline and the page. Needs only a broker to ask.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+SOURCE_TOPIC = "tweets"
+FLINK_GROUP = "tweetstream-flink"  # sql/*.sql: the source's properties.group.id
+STALL_AFTER_SECONDS = 45.0
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str          # "flink job", "sink"
+    group: str         # the consumer group whose committed offsets are its progress
+    topics: tuple[str, ...]
+    waiting_what: str  # what waits for it, in words
+    connector: str | None = None  # for a sink: its Kafka Connect connector
+
+
+def flink_stage(prefix: str = "") -> Stage:
+    return Stage("flink job", f"{prefix}{FLINK_GROUP}", (f"{prefix}{SOURCE_TOPIC}",), f"posts in {prefix}{SOURCE_TOPIC}")
+
+
+def sink_stage(connector: str, topics: list[str]) -> Stage:
+    # Kafka Connect's sink consumers use the group connect-<connector name>
+    return Stage("sink", f"connect-{connector}", tuple(topics), "count updates for PostgreSQL", connector)
+
+
+@dataclass
+class Verdict:
+    stage: str
+    state: str                   # idle | moving | stalled | paused | unknown
+    waiting: int                 # records waiting: at most this many (transaction markers take offsets)
+    last_moved_at: float | None  # epoch seconds: when its offsets last moved (or nothing waited)
+    message: str = ""
+    stalled_seconds: float = 0.0
+    connector: str | None = None
+
+    def paused_if(self, connector_state: str | None) -> "Verdict":
+        """A sink whose connector was paused (or stopped) on purpose is not stalled."""
+        if self.state == "stalled" and connector_state in ("PAUSED", "STOPPED"):
+            self.state = "paused"
+            self.message = f"{self.waiting:,} count updates wait: connector {self.connector} is {connector_state}"
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Seen:
+    committed: dict = field(default_factory=dict)
+    moved_at: float = 0.0
+    # the last exact count (a read of what waits), for these committed and end offsets
+    probed_for: tuple | None = None
+    probed: int = 0
+
+
+class Watch:
+    """Remembers, per stage, when its committed offsets last moved. Call `check`
+    every few seconds; it is not thread-safe (one caller at a time)."""
+
+    def __init__(self, bootstrap: str, stall_after: float = STALL_AFTER_SECONDS, timeout: float = 5.0):
+        self.bootstrap, self.stall_after, self.timeout = bootstrap, stall_after, timeout
+        self._seen: dict[str, _Seen] = {}
+        self._readers: dict[str, Consumer] = {}
+
+    def _reader(self, group: str) -> Consumer:
+        # a consumer that never subscribes: it reads the group's committed offsets
+        # and the topics' ends (read_committed: the end is the last stable offset)
+        if group not in self._readers:
+            self._readers[group] = Consumer({
+                "bootstrap.servers": self.bootstrap, "group.id": group, "isolation.level": "read_committed",
+                "enable.auto.commit": False, "socket.timeout.ms": int(self.timeout * 1000),
+                "log_level": 3,  # errors only: a stopped broker is reported by the verdict
+            })
+        return self._readers[group]
+
+    def close(self) -> None:
+        for c in self._readers.values():
+            c.close()
+        self._readers.clear()
+
+    def check(self, stage: Stage, now: float | None = None) -> Verdict:
+        now = time.time() if now is None else now
+        seen = self._seen.setdefault(stage.group, _Seen(moved_at=now))
+        try:
+            committed, ends = self._offsets(stage)
+        except KafkaException as e:
+            return Verdict(stage.name, "unknown", 0, seen.moved_at, f"cannot read offsets: {e}", connector=stage.connector)
+        upper = sum(max(0, ends[tp] - committed[tp]) for tp in ends)
+        first = not seen.committed
+        if committed != seen.committed and not first:
+            seen.committed, seen.moved_at = committed, now
+            waiting = upper  # moving: an upper bound is enough (and cheap)
+        elif upper == 0:
+            seen.committed, waiting = committed, 0
+        else:
+            # not moved (or first seen): does a record wait, or only transaction
+            # markers (a stage that read everything may sit just before one)?
+            seen.committed = committed
+            key = (tuple(sorted(committed.items())), tuple(sorted(ends.items())))
+            if seen.probed_for != key:
+                seen.probed_for, seen.probed = key, upper if self._any_record_waits(committed, ends) else 0
+            waiting = seen.probed
+        if waiting == 0:
+            seen.moved_at = now  # nothing to do is not a stall
+            return Verdict(stage.name, "idle", 0, now, "nothing waiting", connector=stage.connector)
+        quiet = now - seen.moved_at
+        if quiet >= self.stall_after:
+            return Verdict(stage.name, "stalled", waiting, seen.moved_at,
+                           f"{waiting:,} {stage.waiting_what} wait and nothing has moved for {quiet:.0f} s",
+                           stalled_seconds=round(quiet, 1), connector=stage.connector)
+        return Verdict(stage.name, "moving", waiting, seen.moved_at, f"{waiting:,} {stage.waiting_what} to go",
+                       connector=stage.connector)
+
+    def _offsets(self, stage: Stage) -> tuple[dict, dict]:
+        reader = self._reader(stage.group)
+        topics = reader.list_topics(timeout=self.timeout).topics
+        parts = [TopicPartition(t, p) for t in stage.topics if t in topics and topics[t].error is None
+                 for p in topics[t].partitions]
+        committed, ends = {}, {}
+        for tp in reader.committed(parts, timeout=self.timeout) if parts else []:
+            low, high = reader.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=self.timeout)
+            key = (tp.topic, tp.partition)
+            committed[key] = max(tp.offset, low)  # no commit yet (negative): from the start of what is kept
+            ends[key] = high
+        return committed, ends
+
+    def _any_record_waits(self, committed: dict, ends: dict) -> bool:
+        return any(records_between(self.bootstrap, TopicPartition(t, p, committed[(t, p)]), ends[(t, p)], limit=1)
+                   for (t, p) in ends if ends[(t, p)] > committed[(t, p)])
+
+
+def records_between(bootstrap: str, tp: TopicPartition, high: int, timeout: float = 5.0,
+                    limit: int | None = None) -> int:
+    """Records a read_committed reader gets from tp's offset up to `high` (counting
+    stops at `limit`). Not simply high - offset: transaction markers (commit, abort)
+    take offsets too, and a reader never commits past the last of them."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "tweetstream-progress-probe",
+                      "isolation.level": "read_committed", "enable.auto.commit": False,
+                      "enable.partition.eof": True, "log_level": 3})
+    try:
+        probe.assign([TopicPartition(tp.topic, tp.partition, max(tp.offset, 0))])
+        found, deadline = 0, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = probe.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():  # end of partition: only markers (or nothing committed yet) were left
+                break
+            if msg.offset() >= high:
+                break
+            found += 1
+            if limit is not None and found >= limit:
+                return found
+        else:
+            position = probe.position([TopicPartition(tp.topic, tp.partition)])[0].offset
+            found += max(0, high - max(position, tp.offset))  # an open transaction: not readable yet
+        return found
+    finally:
+        probe.close()
