@@ -47,3 +47,20 @@ def reader_db(stack):
     with psycopg.connect(host="127.0.0.1", port=5432, dbname="tweetstream", user="api_reader",
                          password=secret("api_db_password"), autocommit=True) as conn:
         yield conn
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def page(stack):
+    """A page of headless Chromium (Debian's, driven by Playwright)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        yield page
+        browser.close()

@@ -10,15 +10,11 @@ import subprocess
 import sys
 import uuid
 
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.conftest import REPO
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 def chart_total(page, canvas_id: str) -> int:
@@ -27,15 +23,6 @@ def chart_total(page, canvas_id: str) -> int:
 
 def posts_counted(page) -> int:
     return int(page.locator("#stat-posts").inner_text().replace(",", "").replace("\u202f", "") or 0)
-
-
-@pytest.fixture
-def page(stack):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1300})
-        yield page
-        browser.close()
 
 
 def test_charts_fill_in_live_and_the_window_can_be_switched(page, tmp_path):

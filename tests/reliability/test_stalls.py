@@ -1,6 +1,7 @@
 """No silent stalls: a registry request that is never answered stops counting;
-`stackctl status`, /api/stats, /healthz/pipeline and the page say which stage
-stalled within the set time, the stack brings it back, and every count is exact.
+`stackctl status`, /api/stats, /healthz/pipeline and the open page say which
+stage stalled within the set time, the stack brings it back, and every count is
+exact. A sink blocked by the database says so too.
 
 The live pipeline is rolled out (from a savepoint) with its registry URL
 pointing at a proxy (tests/registry_proxy.py) that holds the chosen request,
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
 
 import httpx
+import psycopg
 import pytest
+from playwright.sync_api import expect
 
 from producer.config import ProducerSettings
 from producer.post import Post
@@ -23,7 +27,7 @@ from producer.writer import PostWriter
 from stack import pipeline
 from stack.common import API_URL, REGISTRY_URL
 from tests import reference
-from tests.conftest import REPO, STACKCTL
+from tests.conftest import REPO, STACKCTL, secret
 from tests.registry_proxy import RegistryProxy
 
 from .conftest import assert_counted, expected_delta, snapshot, wait_caught_up
@@ -99,9 +103,11 @@ def assert_status_says_stalled(stage: str) -> None:
     # it, the job stays RUNNING and blocked; only the supervisor brings it back.
     ("POST", r"/subjects/hashtag_counts-value/versions", "trickle"),
 ], ids=["sink-registration", "source-lookup", "sink-registration-trickle"])
-def test_unanswered_registry_request_is_reported_and_healed(proxied_pipeline, request_held):
+def test_unanswered_registry_request_is_reported_and_healed(proxied_pipeline, request_held, page):
     proxy, (method, path, mode) = proxied_pipeline, request_held
     limit = stall_after()
+    page.goto(f"{API_URL}/")  # the page stays open: it must turn to "stalled" by itself
+    expect(page.locator("#stat-pipeline")).to_contain_text("running", timeout=15_000)
     before = snapshot()
     proxy.hold(method, path, seconds=limit + 10 if mode == "silent" else limit + 3 * HEAL_S, mode=mode)
     posts = write_posts(uuid.uuid4().hex[:8])
@@ -114,6 +120,8 @@ def test_unanswered_registry_request_is_reported_and_healed(proxied_pipeline, re
     health = httpx.get(f"{API_URL}/healthz/pipeline", timeout=15)
     assert health.status_code == 503 and health.json()["status"] == "stalled", health.text
     assert_status_says_stalled("flink job")
+    expect(page.locator("#stat-pipeline")).to_contain_text("flink job stalled", timeout=10_000)
+    expect(page.locator("#pipeline-dot")).to_have_class("dot stale")
 
     wait_caught_up(timeout=HEAL_S + 30)
     healed = time.monotonic()
@@ -122,3 +130,36 @@ def test_unanswered_registry_request_is_reported_and_healed(proxied_pipeline, re
     assert healed - reported <= HEAL_S + 10  # (wait_caught_up polls every 3 s and wants two calm reads)
     assert_counted(expected_delta(posts), before, reference.minute(posts[0]["created_at"]))
     assert httpx.get(f"{API_URL}/healthz/pipeline", timeout=15).status_code == 200
+    expect(page.locator("#stat-pipeline")).to_contain_text("running", timeout=10_000)
+    expect(page.locator("#pipeline-dot")).to_have_class("dot ok")
+
+
+def test_sink_blocked_by_the_database_is_reported(quiet_pipeline):
+    """A lock on a count table (a long migration, say) blocks the sink's writes:
+    its task stays RUNNING and writes nothing. Reported as the sink's stall; once
+    the lock is gone the sink goes on, counts exact."""
+    limit = stall_after()
+    before = snapshot()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        with psycopg.connect(host="127.0.0.1", port=5432, dbname="tweetstream", user="pipeline",
+                             password=secret("pipeline_db_password")) as conn:
+            conn.execute("LOCK TABLE hashtag_counts IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            release.wait(limit + 60)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(15)
+        posts = write_posts(uuid.uuid4().hex[:8])
+        stats = wait_reported("sink", timeout=limit + 30)
+        line = next(line for line in stats["pipeline"]["stalled"] if line.startswith("sink stalled"))
+        assert "count updates for PostgreSQL wait" in line, line
+        assert_status_says_stalled("sink")
+    finally:
+        release.set()
+        holder.join()
+    wait_caught_up(timeout=HEAL_S + 30)
+    assert_counted(expected_delta(posts), before, reference.minute(posts[0]["created_at"]))
