@@ -10,7 +10,7 @@ files=("$@")
 for f in "${files[@]}"; do
   name=$(basename "$f" .json)
   echo "PUT $url/connectors/$name/config"
-  curl -sS --fail-with-body -X PUT -H 'Content-Type: application/json' \
+  curl -sS --fail-with-body --max-time 60 -X PUT -H 'Content-Type: application/json' \
        --data @"$f" "$url/connectors/$name/config"
   echo
 done
