@@ -41,6 +41,13 @@ class RetryingAvroConverterTest {
             String path = exchange.getRequestURI().getPath();
             boolean references = path.endsWith("/references");
             boolean known = path.contains("/contentIds/" + CONTENT_ID + "/") || path.endsWith("/contentIds/" + CONTENT_ID);
+            if (status.get() == 0) { // a registry that never answers
+                try {
+                    Thread.sleep(30_000);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
             int code = status.get() == 200 && !known ? 404 : status.get();
             String body = switch (code) {
                 case 200 -> references ? "[]" : "\"string\"";
@@ -54,6 +61,7 @@ class RetryingAvroConverterTest {
                 out.write(bytes);
             }
         });
+        registry.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
         registry.start();
     }
 
@@ -65,6 +73,7 @@ class RetryingAvroConverterTest {
     private static RetryingAvroConverter<Object> converter(int port) {
         RetryingAvroConverter<Object> converter = new RetryingAvroConverter<>();
         converter.configure(Map.of(
+                RetryingAvroConverter.TIMEOUT_CONFIG, "1000",
                 "apicurio.registry.url", "http://127.0.0.1:" + port + "/apis/registry/v2",
                 "apicurio.registry.as-confluent", "true",
                 "apicurio.registry.use-id", "contentId",
@@ -96,6 +105,21 @@ class RetryingAvroConverterTest {
         RetriableException e = assertThrows(RetriableException.class,
                 () -> converter(closedPort).toConnectData("t", RECORD));
         assertTrue(e.getMessage().contains("schema registry unavailable"), e.getMessage());
+    }
+
+    @Test
+    void registryThatNeverAnswersTimesOutAsRetriableAndTheRetrySucceeds() {
+        RetryingAvroConverter<Object> converter = converter(registry.getAddress().getPort());
+        status.set(0);
+        long start = System.nanoTime();
+        RetriableException e = assertThrows(RetriableException.class, () -> converter.toConnectData("t", RECORD));
+        long tookMs = (System.nanoTime() - start) / 1_000_000;
+        assertEquals("schema registry did not answer within 1000 ms; retrying", e.getMessage());
+        assertTrue(tookMs < 5_000, "took " + tookMs + " ms");
+        assertFalse(Thread.currentThread().isInterrupted(), "the interrupt must not outlive the call");
+        status.set(200);
+        assertEquals("bonjour", String.valueOf(converter.toConnectData("t", RECORD).value()));
+        assertFalse(Thread.currentThread().isInterrupted());
     }
 
     @Test
