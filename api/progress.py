@@ -6,7 +6,6 @@ and the page report a stage that has work waiting and has not moved for
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 
@@ -18,7 +17,6 @@ from .core.config import settings
 class Monitor:
     def __init__(self) -> None:
         self.verdicts: list[progress.Verdict] = []
-        self.checked_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -36,10 +34,10 @@ class Monitor:
         try:
             while not self._stop.is_set():
                 self.verdicts = check(watch)
-                self.checked_at = time.time()
                 self._stop.wait(settings.progress_check_seconds)
         finally:
             watch.close()
+
 
 def check(watch: progress.Watch) -> list[progress.Verdict]:
     """The Flink job, and each sink connector with the topics Kafka Connect says it reads."""

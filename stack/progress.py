@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 SOURCE_TOPIC = "tweets"
@@ -149,6 +150,17 @@ class Watch:
     def _any_record_waits(self, committed: dict, ends: dict) -> bool:
         return any(records_between(self.bootstrap, TopicPartition(t, p, committed[(t, p)]), ends[(t, p)], limit=1)
                    for (t, p) in ends if ends[(t, p)] > committed[(t, p)])
+
+
+def connector_states(connect_url: str, client=httpx, timeout: float = 5.0) -> dict[str, str]:
+    """Connector name: the state of its first task that is not RUNNING, else the
+    connector's own state (what the API, `make status` and the supervisor show)."""
+    states = {}
+    for name in client.get(f"{connect_url}/connectors", timeout=timeout).json():
+        st = client.get(f"{connect_url}/connectors/{name}/status", timeout=timeout).json()
+        tasks = [t["state"] for t in st.get("tasks", [])]
+        states[name] = next((t for t in tasks if t != "RUNNING"), st["connector"]["state"])
+    return states
 
 
 def records_between(bootstrap: str, tp: TopicPartition, high: int, timeout: float = 5.0,

@@ -35,6 +35,7 @@ from typing import Callable
 
 import httpx
 import typer
+from rich.markup import escape
 
 from . import pipeline, progress
 from .common import (
@@ -512,13 +513,7 @@ def why_stalled(stage: progress.Stage) -> str:
 
 
 def connector_states() -> dict[str, str]:
-    """Connector name: RUNNING, or the state of its first task that is not."""
-    states = {}
-    for name in http.get(f"{CONNECT_URL}/connectors", timeout=5).json():
-        st = http.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=5).json()
-        tasks = [t["state"] for t in st.get("tasks", [])]
-        states[name] = next((t for t in tasks if t != "RUNNING"), st["connector"]["state"] if tasks else "NO TASKS")
-    return states
+    return progress.connector_states(CONNECT_URL, http)
 
 
 def heal_stall(stage: progress.Stage) -> str | None:
@@ -581,13 +576,13 @@ class Guard:
             if time.time() - self.acted_at.get(stage.group, 0) < STALL_AFTER:
                 continue
             self.acted_at[stage.group] = time.time()
-            say(f"[red]stalled: {v.stage}: {v.message}[/]")
+            say(f"[red]stalled: {v.stage}: {escape(v.message)}[/]")
             self._publish(verdicts, healing=v.stage)
             action = heal_stall(stage)
             if action:
                 self.heals[v.stage] = self.heals.get(v.stage, 0) + 1
                 self.last_heal = {"stage": v.stage, "at": time.time(), "why": v.message, "action": action}
-                say(f"[green]✓[/] healed {v.stage}: {action}")
+                say(f"[green]✓[/] healed {v.stage}: {escape(action)}")
             self._publish(verdicts)
         return verdicts
 
@@ -886,11 +881,11 @@ def show_progress() -> bool:
         note, seen = " [dim](not judged: the supervisor is not watching)[/]", {}
     colour = {"idle": "green", "moving": "green", "stalled": "red", "paused": "yellow", "unknown": "yellow"}
     for v in verdicts:
-        console.print(f"{v.stage:18} [{colour[v.state]}]{v.state}[/]: {v.message}{note}")
+        console.print(f"{v.stage:18} [{colour[v.state]}]{v.state}[/]: {escape(v.message)}{note}")
     if seen.get("heals"):
         last = seen["last_heal"]
         console.print(f"{'healed':18} " + ", ".join(f"{k} {n}x" for k, n in seen["heals"].items())
-                      + f"; last at {time.strftime('%H:%M:%S', time.localtime(last['at']))}: {last['action']}")
+                      + f"; last at {time.strftime('%H:%M:%S', time.localtime(last['at']))}: {escape(last['action'])}")
     return not any(v.state == "stalled" for v in verdicts)
 
 

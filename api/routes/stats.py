@@ -17,6 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from stack import progress
+
 from ..core.config import settings
 from ..deps import Conn
 from ..progress import monitor
@@ -94,12 +96,9 @@ def _pipeline() -> Pipeline:
     except (httpx.HTTPError, ValueError, KeyError):
         pass
     try:
-        for name in httpx.get(f"{settings.connect_url}/connectors", timeout=1).json():
-            st = httpx.get(f"{settings.connect_url}/connectors/{name}/status", timeout=1).json()
-            tasks = [t["state"] for t in st.get("tasks", [])]
-            connectors[name] = next((t for t in tasks if t != "RUNNING"), st["connector"]["state"])
+        connectors = progress.connector_states(settings.connect_url, timeout=1)
     except (httpx.HTTPError, ValueError, KeyError):
-        connectors = connectors or {"connect": "unreachable"}
+        connectors = {"connect": "unreachable"}
     running = job_state == "RUNNING" and bool(connectors) and all(s == "RUNNING" for s in connectors.values())
     return Pipeline(flink_job=job_state, version=version, connectors=connectors, healthy=running,
                     stages=[], stalled=[], stall_after_seconds=settings.stall_after_seconds)
