@@ -42,7 +42,7 @@ from tests import reference
 
 from .common import FlinkSampler, ServiceSampler, db, percentile, posts_of, produce, wait_quiet
 
-COUNT_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts",
+COUNT_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts", "unigram_minute_tops",
                 "trending_hashtags", "post_stats")
 STATS_SETTLE_S = 11  # PostgreSQL backends report table statistics at most ~10 s after their writes
 

@@ -19,6 +19,8 @@ BEGIN
     IF cutoff IS NOT NULL THEN
         DELETE FROM hashtag_minute_counts WHERE minute_ms < cutoff;
         DELETE FROM unigram_minute_counts WHERE minute_ms < cutoff;
+        -- (created by 006_word_minute_tops.sql; its rows spread into unigram_minute_counts)
+        DELETE FROM unigram_minute_tops WHERE minute_ms < cutoff;
     END IF;
     RETURN NULL;
 END $$;

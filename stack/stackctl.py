@@ -398,7 +398,7 @@ def empty_serving_tables() -> None:
     while sink_lag() > 0 and time.monotonic() < deadline:
         time.sleep(1)
     with pg_connect("pipeline", "pipeline_db_password", SERVING_DB) as conn:
-        conn.execute("TRUNCATE " + ", ".join(pipeline.SERVING_TABLES))
+        conn.execute("TRUNCATE " + ", ".join((*pipeline.SERVING_TABLES, *pipeline.DERIVED_TABLES)))
     say("[bold]postgres[/]: serving tables emptied for the reprocess")
 
 

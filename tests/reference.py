@@ -74,6 +74,22 @@ def count_per_minute(posts: Iterable[dict], tokens) -> Counter:
     return Counter((minute(p["created_at"]), t) for p in unique(posts) for t in tokens(p["text"]))
 
 
+WORDS_PER_MINUTE = 1000  # the k of top_words(word, k) in sql/v*_counts.sql
+
+
+def top_per_minute(counts: Counter, k: int = WORDS_PER_MINUTE) -> Counter:
+    """(minute, word) -> count, keeping for each minute only its k most used words,
+    ties by word in code-point order: what unigram_minute_counts holds."""
+    by_minute: dict[int, list] = {}
+    for (m, w), n in counts.items():
+        by_minute.setdefault(m, []).append((-n, w))
+    kept = Counter()
+    for m, entries in by_minute.items():
+        for negn, w in sorted(entries)[:k]:
+            kept[(m, w)] = -negn
+    return kept
+
+
 def trending(posts: list[dict], watermark_ms: int, top: int = 20) -> dict[int, dict]:
     """The trending table as the pipeline leaves it: for each 75-minute window
     (sliding by one minute) that closed before the watermark and holds hashtags,

@@ -97,7 +97,7 @@ def test_limit_caps_the_rows(stack):
     assert len(httpx.get(f"{API}/api/hashtags", params={"limit": 2}).json()) == 2
 
 
-SERVING_TABLES = ["hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts",
+SERVING_TABLES = ["hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts", "unigram_minute_tops",
                   "post_stats", "retention"]
 
 

@@ -69,6 +69,13 @@ def make_input() -> list[dict]:
          record_ms=T0 + 79 * MIN + 30_000)
     post("future6m", "#futur proche", T0 + 20 * MIN + 6 * MIN, record_ms=T0 + 20 * MIN)  # 6 min ahead: record time
     post("future4m", "#futur admis", T0 + 20 * MIN + 4 * MIN, record_ms=T0 + 20 * MIN)  # 4 min ahead: created_at
+    # a dense minute: more distinct words than unigram_minute_tops keeps (1,000): the
+    # most used stay, ties at the cut by word (code-point order); 1,352 words used once,
+    # "zdense" three times, "ydense" twice
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    many = [p + a + b for p in ("wq", "wr") for a in letters for b in letters]
+    post("dense1", " ".join(many[:700]) + " zdense ydense", T0 + 90 * MIN + 1000)
+    post("dense2", " ".join(reversed(many[700:])) + " zdense ydense zdense", T0 + 90 * MIN + 2000)
     # long ago: all-time counts and its own (old) minute
     post("epoch0", "#ancien texte", 0, record_ms=T0)
     post("before1970", "#avant époque", -30_000, record_ms=T0)
@@ -84,7 +91,7 @@ def expected(posts: list[dict]) -> dict:
         "hashtag_counts": dict(sorted(reference.count_hashtags(parsed).items())),
         "unigram_counts": dict(sorted(reference.count_words(parsed).items())),
         "hashtag_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.hashtags).items()),
-        "unigram_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.words).items()),
+        "unigram_minute_tops": sorted([m, t, n] for (m, t), n in reference.top_per_minute(reference.count_per_minute(parsed, reference.words)).items()),
         "post_stats": {"all": {"posts": len(reference.unique(parsed)), "newest_event_ms": max(p["created_at"] for p in reference.unique(parsed))}},
     }
 

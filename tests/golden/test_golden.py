@@ -27,6 +27,8 @@ def as_golden(name: str, table: dict[tuple, dict]):
         return dict(sorted((k[0], v["count"]) for k, v in table.items()))
     if name.endswith("minute_counts"):
         return sorted([k[0], k[1], v["count"]] for k, v in table.items())
+    if name == "unigram_minute_tops":  # one record per minute: {"word": count, ...}
+        return sorted([k[0], w, n] for k, v in table.items() for w, n in json.loads(v["words"]).items())
     return {str(k[0]): v for k, v in sorted(table.items())}  # trending (by rank), post_stats
 
 

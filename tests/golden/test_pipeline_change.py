@@ -38,7 +38,7 @@ def test_a_new_stopword_rolls_out_without_losing_or_doubling_counts(stack, tmp_p
     v2_path = tmp_path / "v2_counts.sql"
     # the stopword list is one literal the tokenizer reads: a stateless change
     v2_path.write_text(v1.path.read_text().replace(
-        "stopwords => '${STOPWORDS}'", f"stopwords => '${{STOPWORDS}} {NEW_STOPWORD}'"), encoding="utf-8")
+        "'${STOPWORDS}'", f"'${{STOPWORDS}} {NEW_STOPWORD}'"), encoding="utf-8")
     assert v2_path.read_text() != v1.path.read_text()
     v2 = pipeline.Script(v1.version + 1, v2_path)
 

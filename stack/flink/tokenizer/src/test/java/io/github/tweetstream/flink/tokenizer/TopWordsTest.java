@@ -1,0 +1,58 @@
+package io.github.tweetstream.flink.tokenizer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+
+/** The per-minute top words: exact counts, at most k, ties by code point, retraction, merge. */
+class TopWordsTest {
+
+    private static String run(int k, String... words) {
+        TopWords f = new TopWords();
+        TopWords.Counts acc = f.createAccumulator();
+        for (String w : words) {
+            f.accumulate(acc, w, k);
+        }
+        return f.getValue(acc);
+    }
+
+    @Test
+    void mostUsedFirstTiesByWord() {
+        assertEquals("{\"b\":3,\"a\":1,\"c\":1}", run(10, "c", "b", "a", "b", "b"));
+    }
+
+    @Test
+    void atMostK() {
+        assertEquals("{\"b\":3,\"a\":1}", run(2, "c", "b", "a", "b", "b"));
+        assertEquals("{}", run(0, "a"));
+        assertEquals("{}", run(3));
+    }
+
+    @Test
+    void tiesInCodePointOrderAboveTheBmp() {
+        // U+FF5A (fullwidth z) sorts before U+1D41A in code points, after it in UTF-16 units
+        assertEquals("{\"\uFF5A\":1,\"\uD835\uDC1A\":1}", run(5, "\uD835\uDC1A", "\uFF5A"));
+        assertEquals("{\"\uFF5A\":1}", run(1, "\uD835\uDC1A", "\uFF5A"));
+    }
+
+    @Test
+    void retractAndMerge() {
+        TopWords f = new TopWords();
+        TopWords.Counts a = f.createAccumulator();
+        f.accumulate(a, "x", 5);
+        f.accumulate(a, "y", 5);
+        f.retract(a, "y", 5);
+        TopWords.Counts b = f.createAccumulator();
+        f.accumulate(b, "x", 5);
+        f.accumulate(b, "z", 5);
+        f.merge(a, List.of(b));
+        assertEquals("{\"x\":2,\"z\":1}", f.getValue(a));
+    }
+
+    @Test
+    void jsonEscapes() {
+        assertEquals("{\"\\u0001\":1,\"a\\\"b\\\\\":1}", run(5, "a\"b\\", "\u0001"));
+    }
+}
