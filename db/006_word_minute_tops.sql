@@ -15,17 +15,20 @@ CREATE TABLE IF NOT EXISTS unigram_minute_tops (
 );
 
 CREATE OR REPLACE FUNCTION spread_word_minute_top() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    top jsonb;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         DELETE FROM unigram_minute_counts WHERE minute_ms = OLD.minute_ms;
         RETURN NULL;
     END IF;
+    top := NEW.words::jsonb;  -- parsed once
     -- words that left the minute's top
     DELETE FROM unigram_minute_counts m
-    WHERE m.minute_ms = NEW.minute_ms AND NOT (NEW.words::jsonb ? m.word);
+    WHERE m.minute_ms = NEW.minute_ms AND NOT (top ? m.word);
     -- new words and changed counts (an unchanged row is not written again)
     INSERT INTO unigram_minute_counts (minute_ms, word, count)
-    SELECT NEW.minute_ms, w.key, w.value::bigint FROM jsonb_each_text(NEW.words::jsonb) AS w
+    SELECT NEW.minute_ms, w.key, w.value::bigint FROM jsonb_each_text(top) AS w
     ON CONFLICT (minute_ms, word) DO UPDATE SET count = EXCLUDED.count
     WHERE unigram_minute_counts.count IS DISTINCT FROM EXCLUDED.count;
     RETURN NULL;
