@@ -91,13 +91,13 @@ def wait_reported(stage: str, timeout: float) -> dict:
 
 def assert_status_says_stalled(stage: str) -> None:
     """`stackctl status` shows the supervisor's verdicts, taken every 2 s: it may
-    be a few seconds behind the API's."""
+    be a few seconds behind the API's. A stage has a line per connector (or
+    job): one of them says stalled."""
     for _ in range(10):
         status = subprocess.run([*STACKCTL, "status"], cwd=REPO, capture_output=True, text=True,
                                 env=os.environ | {"COLUMNS": "250"})
         output = status.stdout + status.stderr
-        line = next((line for line in output.splitlines() if line.startswith(stage)), "")
-        if "stalled" in line:
+        if any(line.startswith(stage) and "stalled" in line for line in output.splitlines()):
             assert status.returncode == 1, output
             return
         time.sleep(1)
