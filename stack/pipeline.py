@@ -26,10 +26,10 @@ JOB_PREFIX = "tweetstream-pipeline"
 VERSION_FILE = re.compile(r"^v(\d+)_[\w-]+\.sql$")
 # the pipeline's counting tables, and with the records it set aside, what it serves
 # (each one an upsert topic and a PostgreSQL table; emptied before a reprocess rebuilds them)
-COUNT_TABLES = ("hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_tops", "post_stats")
+COUNT_TABLES = ("hashtag_counts", "unigram_tops", "hashtag_minute_counts", "unigram_minute_tops", "post_stats")
 SERVING_TABLES = (*COUNT_TABLES, "rejected_posts")
-# tables the database derives from the ones above (db/006_word_minute_tops.sql)
-DERIVED_TABLES = ("unigram_minute_counts",)
+# tables the database derives from the ones above (db/006_word_minute_tops.sql, db/007_word_tops.sql)
+DERIVED_TABLES = ("unigram_counts", "unigram_minute_counts")
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,14 @@ def count_per_minute(posts: Iterable[dict], tokens) -> Counter:
 
 
 WORDS_PER_MINUTE = 1000  # the k of top_words(word, k) in sql/v*_counts.sql
+WORDS_ALL_TIME = 1000  # the k of top_counts(word, n, k) in sql/v*_counts.sql
+
+
+def top(counts: Counter, k: int = WORDS_ALL_TIME) -> dict:
+    """The k most used (ties by word in code-point order), most used first: what the
+    all-time unigram_counts holds."""
+    best = sorted((-n, w) for w, n in counts.items() if n > 0)[:k]
+    return {w: -negn for negn, w in best}
 
 
 def top_per_minute(counts: Counter, k: int = WORDS_PER_MINUTE) -> Counter:
@@ -88,6 +96,29 @@ def top_per_minute(counts: Counter, k: int = WORDS_PER_MINUTE) -> Counter:
         for negn, w in sorted(entries)[:k]:
             kept[(m, w)] = -negn
     return kept
+
+
+def top_mismatches(before: dict, after: dict, want: dict, k: int = WORDS_ALL_TIME) -> dict:
+    """What a table of the k most used words (the all-time unigram_counts, or one minute
+    of unigram_minute_counts) gained since `before`, against `want`: {word: (expected gain, before, after)} for each word that
+    is wrong. A word in the table before and after has its exact count both times: it
+    gained exactly what was expected. While the table holds fewer than k words it holds
+    every word. A word that entered a full table had a count nobody saw: it holds at
+    least what it gained; a word not in a full table is not checked."""
+    assert len(after) <= k, f"{len(after)} words kept, at most {k}"
+    full = len(after) == k
+    wrong = {}
+    for w in want.keys() | after.keys() | before.keys():
+        b, a, e = before.get(w), after.get(w), want.get(w, 0)
+        if b is not None and a is not None:
+            ok = a - b == e
+        elif not full:
+            ok = (a or 0) - (b or 0) == e
+        else:
+            ok = a is None or a >= e
+        if not ok:
+            wrong[w] = (e, b, a)
+    return wrong
 
 
 def trending(posts: list[dict], watermark_ms: int, top: int = 20) -> dict[int, dict]:

@@ -100,7 +100,8 @@ def test_limit_caps_the_rows(stack):
     assert len(httpx.get(f"{API}/api/hashtags", params={"limit": 2}).json()) == 2
 
 
-SERVING_TABLES = ["hashtag_counts", "unigram_counts", "hashtag_minute_counts", "unigram_minute_counts", "unigram_minute_tops",
+SERVING_TABLES = ["hashtag_counts", "unigram_counts", "unigram_tops", "hashtag_minute_counts", "unigram_minute_counts",
+                  "unigram_minute_tops",
                   "post_stats", "retention"]
 
 

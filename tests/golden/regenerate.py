@@ -89,7 +89,7 @@ def expected(posts: list[dict]) -> dict:
               for p in posts]
     return {
         "hashtag_counts": dict(sorted(reference.count_hashtags(parsed).items())),
-        "unigram_counts": dict(sorted(reference.count_words(parsed).items())),
+        "unigram_tops": dict(sorted(reference.top(reference.count_words(parsed)).items())),
         "hashtag_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.hashtags).items()),
         "unigram_minute_tops": sorted([m, t, n] for (m, t), n in reference.top_per_minute(reference.count_per_minute(parsed, reference.words)).items()),
         "post_stats": {"all": {"posts": len(reference.unique(parsed)), "newest_event_ms": max(p["created_at"] for p in reference.unique(parsed))}},

@@ -23,8 +23,10 @@ OUTPUTS = pipeline.COUNT_TABLES
 
 def as_golden(name: str, table: dict[tuple, dict]):
     """An output table in the golden file's shape."""
-    if name in ("hashtag_counts", "unigram_counts"):
+    if name == "hashtag_counts":
         return dict(sorted((k[0], v["count"]) for k, v in table.items()))
+    if name == "unigram_tops":  # one record: {"word": count, ...}
+        return dict(sorted((w, n) for v in table.values() for w, n in json.loads(v["words"]).items()))
     if name.endswith("minute_counts"):
         return sorted([k[0], k[1], v["count"]] for k, v in table.items())
     if name == "unigram_minute_tops":  # one record per minute: {"word": count, ...}

@@ -44,7 +44,7 @@ def test_a_new_stopword_rolls_out_without_losing_or_doubling_counts(stack, tmp_p
 
     prefix = f"change_{uuid.uuid4().hex[:8]}_"
     target = pipeline.Target(prefix)
-    outputs = ["hashtag_counts", "unigram_counts", "hashtag_minute_counts"]
+    outputs = ["hashtag_counts", "unigram_tops", "hashtag_minute_counts"]
     topics = [prefix + "tweets"] + [prefix + n for n in pipeline.SERVING_TABLES]
     create_topics(topics)
     posts = list(synthetic_posts(6000, seed=7))
@@ -67,7 +67,7 @@ def test_a_new_stopword_rolls_out_without_losing_or_doubling_counts(stack, tmp_p
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             got = {n: as_golden(n, read_table(prefix + n)) for n in outputs}
-            words_now = {w: c for w, c in got["unigram_counts"].items() if w != NEW_STOPWORD}
+            words_now = {w: c for w, c in got["unigram_tops"].items() if w != NEW_STOPWORD}
             if got["hashtag_counts"] == want_tags and words_now == {w: c for w, c in want_words.items() if w != NEW_STOPWORD}:
                 break
             time.sleep(2)
@@ -75,10 +75,10 @@ def test_a_new_stopword_rolls_out_without_losing_or_doubling_counts(stack, tmp_p
         got = {n: as_golden(n, read_table(prefix + n)) for n in outputs}
         assert got["hashtag_counts"] == want_tags
         assert got["hashtag_minute_counts"] == want_minutes
-        assert {w: c for w, c in got["unigram_counts"].items() if w != NEW_STOPWORD} == \
+        assert {w: c for w, c in got["unigram_tops"].items() if w != NEW_STOPWORD} == \
                {w: c for w, c in want_words.items() if w != NEW_STOPWORD}
         # counted by v1 until the switch, then no more
-        assert 0 < got["unigram_counts"][NEW_STOPWORD] < want_words[NEW_STOPWORD]
+        assert 0 < got["unigram_tops"][NEW_STOPWORD] < want_words[NEW_STOPWORD]
     finally:
         job = pipeline.live_job(target.job_prefix)
         if job:
