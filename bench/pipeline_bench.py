@@ -187,6 +187,25 @@ def _by_minute(counts: dict) -> dict[int, dict]:
     return out
 
 
+def warm_up(n: int, data: str) -> dict:
+    """N posts (a seed of their own) counted before anything is measured: a stack just started
+    runs its JVMs' hot code interpreted until the JIT compiler has compiled it, which took the
+    first ~40 s of a run on this machine; a pipeline that runs for days pays that once."""
+    if n <= 0:
+        return {"posts": 0}
+    posts = list(posts_of(data, n, uuid.uuid4().int % 10**9))
+    print(f"warm-up ({data}): {n:,} posts, not measured", flush=True)
+    with db() as conn:
+        before = wait_quiet(conn)
+        t0 = time.monotonic()
+        produce(posts)
+        while _posts_counted(conn) < before + n and time.monotonic() - t0 < 600:
+            time.sleep(0.5)
+        seconds = time.monotonic() - t0
+    print(f"warm-up: {n:,} posts counted in {seconds:.0f} s ({n / seconds:,.0f} posts/s)", flush=True)
+    return {"data": data, "posts": n, "seconds": round(seconds, 1), "posts_per_second": round(n / seconds)}
+
+
 def freshness(rate: int, seconds: int) -> dict:
     """Delay from produce to visibility at /api/hashtags of posts sent at a steady rate."""
     probe = f"fresh{uuid.uuid4().hex[:10]}"
@@ -478,6 +497,10 @@ def report(result: dict) -> str:
     m = result["machine"]
     lines = [f"# Pipeline benchmark, {m['date']}", "",
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mib']:,} MiB; the whole stack on it.", ""]
+    w = result.get("warmup") or {}
+    if w.get("posts"):
+        lines += [f"Before anything was measured, {w['posts']:,} {w['data']} posts were counted to warm the JVMs up "
+                  f"(`--warmup`): {w['seconds']} s, {w['posts_per_second']:,} posts/s.", ""]
     g = result.get("goals") or goals(result)
     lines += ["## Goals (issue 12)", "", "| goal | measured | target | status |", "|---|---|---|---|"]
     for x in g:
@@ -539,11 +562,13 @@ def soak_report(soak: dict) -> list[str]:
              f"Throughput: first segment {_n(soak['fresh_posts_per_second'], 'posts/s')}, last "
              f"{_n(soak['final_posts_per_second'], 'posts/s')} (ratio {_n(soak['final_over_fresh'])}). "
              f"Checkpoints over the soak: p50 {soak['checkpoint_p50_s']} s, p99 {soak['checkpoint_p99_s']} s, "
-             f"max {soak['checkpoint_max_s']} s. At the end, every hashtag's and word's all-time count exact: "
+             f"max {soak['checkpoint_max_s']} s. At the end, every hashtag's all-time count and the top words' exact: "
              f"{v.get('counts_exact', v.get('exact'))} (checked in {v.get('seconds')} s); posts counted "
              f"{_n(v.get('posts_got'))} of {_n(v.get('posts_want'))} sent"
              + ("" if v.get("posts_exact", True) else
-                " (more: posts someone else sent meanwhile; fewer: posts lost)") + ".", "",
+                " (more: posts someone else sent meanwhile; fewer: posts lost)") + "."
+             + (f" Before the soak, {soak['warmup']['posts']:,} posts warmed the JVMs up ({soak['warmup']['seconds']} s)."
+                if (soak.get("warmup") or {}).get("posts") else ""), "",
              "| segment | posts | posts/s | checkpoints p50 / p99 / max (s) | failed | state (MiB) | written per checkpoint p50 (MiB) "
              "| TM PSS peak (MiB) | TM heap peak (MiB) | rows written | unigram_minute_counts rows | posts count exact |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -721,6 +746,8 @@ def main(
     soak: bool = typer.Option(False, "--soak", help="the soak instead: --posts in segments, then a JobManager kill"),
     segment: int = typer.Option(200_000, help="soak: posts per segment"),
     kill_jm: bool = typer.Option(True, "--kill-jm/--no-kill-jm", help="soak: kill -9 the JobManager at the end"),
+    warmup: int = typer.Option(50_000, help="posts counted before anything is measured, so that the JVMs have compiled "
+                                            "their hot code (0: none: the figures then include a cold start)"),
     timeout: float = typer.Option(1800, help="give up on a pipeline run (or a soak segment) after this many seconds"),
     out: Path = typer.Option(RESULTS, help="where the results go"),
 ) -> None:
@@ -730,11 +757,14 @@ def main(
             raise typer.BadParameter(f"--data {mode}: one of {', '.join(DATA_MODES)}")
     result = {"machine": machine()}
     print(json.dumps(result["machine"]), flush=True)
+    warm = warm_up(warmup, modes[0])
     if soak:
         from .soak import soak as run_soak
 
         result["soak"] = run_soak(posts, segment, modes[0], timeout=timeout, kill=kill_jm, kill_rate=rate)
+        result["soak"]["warmup"] = warm
     else:
+        result["warmup"] = warm
         result["throughput"] = {}
         for mode in modes:
             seed = uuid.uuid4().int % 10**9  # one seed per data mode: every baseline counts the same posts
