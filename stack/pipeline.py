@@ -173,7 +173,8 @@ def wait_healthy(job_id: str, timeout: float = 90) -> None:
             raise SubmitError(f"job {job_id} {state.lower()}: {mismatch.group(0) if mismatch else first}")
         if state == "RUNNING":
             cp = http.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=5).json()
-            if cp["counts"]["completed"] >= 1:
+            # (a job still starting answers {"errors": [...]} here)
+            if cp.get("counts", {}).get("completed", 0) >= 1:
                 return
         time.sleep(1)
     # slow (a big state to restore, a busy machine) or retrying (a service still away): not broken
