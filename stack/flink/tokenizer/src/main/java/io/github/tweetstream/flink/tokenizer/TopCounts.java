@@ -1,8 +1,6 @@
 package io.github.tweetstream.flink.tokenizer;
 
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 import org.apache.flink.table.annotation.DataTypeHint;
@@ -106,10 +104,5 @@ public class TopCounts extends AggregateFunction<String, TopCounts.Best> {
     private static int weaker(String a, long na, String b, long nb) {
         int byCount = Long.compare(na, nb);
         return byCount != 0 ? byCount : TopWords.compareCodePoints(b, a);
-    }
-
-    /** For tests: the kept keys, best first. */
-    static List<Map.Entry<String, Long>> kept(Best acc) {
-        return new ArrayList<>(TopWords.top(acc.counts, acc.k));
     }
 }
