@@ -450,6 +450,12 @@ def goals(result: dict) -> list[dict]:
         cps = [c for c in cps if c is not None]
         cp, where = (max(cps), "throughput runs (no soak measured)") if cps else (None, "")
     goal("checkpoint duration p99", cp, GOALS["checkpoint_p99_s"], le, "s", where)
+    st = soak.get("steady") or {}
+    if st.get("checkpoints"):
+        goal("checkpoint duration p99, keeping up with a live stream", st["checkpoints"]["duration_p99_s"],
+             GOALS["checkpoint_p99_s"], le, "s",
+             f"{st['rate']:,.0f} posts/s for {st['seconds']:.0f} s after the soak's {soak['posts']:,} posts; "
+             f"{st['checkpoints']['completed']} checkpoints")
     kill = soak.get("jm_kill") or {}
     resumed = kill.get("counting_resumed_s")
     never = bool(kill) and resumed is None and not kill.get("skipped")  # it did not resume within the wait
@@ -579,6 +585,13 @@ def soak_report(soak: dict) -> list[str]:
                      f"{cp['state_size_mib']} | {cp['checkpointed_size_p50_mib']} | {s['tm_pss_peak_mib']:,} | "
                      f"{cp['tm_heap_used_peak_mib']} | {s['rows_written_total']:,} | "
                      f"{s['table_rows']['unigram_minute_counts']['rows']:,} | {s['posts_count_exact']} |")
+    st = soak.get("steady") or {}
+    if st.get("checkpoints"):
+        cp = st["checkpoints"]
+        lines += ["", f"Then {st['posts']:,} posts at {st['rate']:,.0f} posts/s for {st['seconds']:.0f} s (a live stream's "
+                      f"pace, with the soak's state): checkpoints p50 {cp['duration_p50_s']} s, p99 "
+                      f"{cp['duration_p99_s']} s, max {cp['duration_max_s']} s ({cp['completed']} completed, "
+                      f"{cp['failed']} failed), written per checkpoint p50 {cp['checkpointed_size_p50_mib']} MiB."]
     k = soak.get("jm_kill") or {}
     lines.append("")
     if k.get("skipped"):
@@ -746,6 +759,8 @@ def main(
     soak: bool = typer.Option(False, "--soak", help="the soak instead: --posts in segments, then a JobManager kill"),
     segment: int = typer.Option(200_000, help="soak: posts per segment"),
     kill_jm: bool = typer.Option(True, "--kill-jm/--no-kill-jm", help="soak: kill -9 the JobManager at the end"),
+    steady_seconds: float = typer.Option(90, help="soak: then posts at --rate for this long, the checkpoints of a "
+                                                  "pipeline that keeps up (0: skip)"),
     warmup: int = typer.Option(50_000, help="posts counted before anything is measured, so that the JVMs have compiled "
                                             "their hot code (0: none: the figures then include a cold start)"),
     timeout: float = typer.Option(1800, help="give up on a pipeline run (or a soak segment) after this many seconds"),
@@ -761,7 +776,8 @@ def main(
     if soak:
         from .soak import soak as run_soak
 
-        result["soak"] = run_soak(posts, segment, modes[0], timeout=timeout, kill=kill_jm, kill_rate=rate)
+        result["soak"] = run_soak(posts, segment, modes[0], timeout=timeout, kill=kill_jm, kill_rate=rate,
+                                  steady_seconds=steady_seconds)
         result["soak"]["warmup"] = warm
     else:
         result["warmup"] = warm

@@ -238,8 +238,24 @@ def jm_kill(conn, posts, rate: float, warmup: float = 15, after: float = 10, tim
     }, feeder.sent
 
 
+def steady(posts, rate: float, seconds: float, flink: FlinkSampler) -> tuple[dict, list]:
+    """Posts at a live stream's pace for `seconds`: the checkpoints of a pipeline that keeps
+    up with its input, with all the state the soak built (the segments measure it flooded)."""
+    feeder = Feeder(posts, rate)
+    w0 = time.time()
+    feeder.start()
+    time.sleep(seconds)
+    feeder.stop()
+    w1 = time.time()
+    cp = flink.window(w0, w1)
+    print(f"steady: {len(feeder.sent):,} posts at {rate:,.0f} posts/s for {seconds:.0f} s: checkpoints p50/p99 "
+          f"{cp['duration_p50_s']}/{cp['duration_p99_s']} s ({cp['completed']} done, {cp['failed']} failed)", flush=True)
+    return {"rate": rate, "seconds": seconds, "posts": len(feeder.sent), "checkpoints": cp}, feeder.sent
+
+
 def soak(total: int, segment: int, data: str = "long-tail", *, seed: int | None = None, timeout: float = 1800,
-         kill: bool = True, kill_rate: float = 1000, flink: FlinkSampler | None = None) -> dict:
+         kill: bool = True, kill_rate: float = 1000, steady_seconds: float = 90,
+         flink: FlinkSampler | None = None) -> dict:
     seed = seed if seed is not None else uuid.uuid4().int % 10**9
     run_id = uuid.uuid4().hex[:16]
     n_segments = -(-total // segment)
@@ -305,6 +321,10 @@ def soak(total: int, segment: int, data: str = "long-tail", *, seed: int | None 
         # the kill's posts: long-tail, event times at the pace they are sent (a live stream)
         live = posts_of("long-tail", None, seed + 1, f"{run_id}k", start_ms=int(time.time() * 1000),
                         posts_per_minute=kill_rate * 60)
+        steady_result, fed_steady = {"skipped": "a segment was not counted in time"}, []
+        if all(seg["seconds"] is not None for seg in segments) and steady_seconds > 0:
+            steady_result, fed_steady = steady(live, kill_rate, steady_seconds, flink)
+            count_reference(fed_steady, tags, words)
         if not kill:
             kill_result, fed = {"skipped": "--no-kill-jm"}, []
         elif any(seg["seconds"] is None for seg in segments):
@@ -313,10 +333,10 @@ def soak(total: int, segment: int, data: str = "long-tail", *, seed: int | None 
             kill_result, fed = jm_kill(conn, live, kill_rate)
         if fed:
             count_reference(fed, tags, words)
-            done_kill = wait_counted(conn, base + done + len(fed), timeout, "after the kill")
+            done_kill = wait_counted(conn, base + done + len(fed_steady) + len(fed), timeout, "after the kill")
             kill_result["caught_up"] = done_kill is not None
         t_verify = time.monotonic()
-        expected = done + len(fed)
+        expected = done + len(fed_steady) + len(fed)
         wait_counted(conn, base + expected, 120, "final")
         verify = compare(conn, before, tags, words)
         deadline = time.monotonic() + 60
@@ -344,7 +364,7 @@ def soak(total: int, segment: int, data: str = "long-tail", *, seed: int | None 
         "final_over_fresh": round(last / fresh, 3) if fresh and last else None,
         "checkpoint_p50_s": _r(percentile(all_cp, 0.5)), "checkpoint_p99_s": _r(percentile(all_cp, 0.99)),
         "checkpoint_max_s": _r(max(all_cp)) if all_cp else None,
-        "jm_kill": kill_result, "verify": verify,
+        "steady": steady_result, "jm_kill": kill_result, "verify": verify,
     }
 
 

@@ -36,6 +36,8 @@ KAFKA = os.environ.get("STACK_KAFKA", "127.0.0.1:9092")
 REGISTRY_URL = os.environ.get("STACK_REGISTRY_URL", "http://127.0.0.1:8081")
 CONNECT_URL = os.environ.get("STACK_CONNECT_URL", "http://127.0.0.1:8083")
 FLINK_URL = os.environ.get("STACK_FLINK_URL", "http://127.0.0.1:8082")
+# Flink's SQL gateway: the pipeline's scripts are submitted through it
+GATEWAY = os.environ.get("STACK_SQL_GATEWAY_URL", "http://127.0.0.1:8084") + "/v1"
 API_URL = "http://127.0.0.1:8000"
 SERVING_DB = "tweetstream"
 

@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from rich.markup import escape
 from . import pipeline, progress
 from .common import (
     http, file_lock,
-    API_URL, CONF, CONNECT_URL, REGISTRY_URL, REPO, DATA, DIST, FLINK_URL, HOME, KAFKA, LOGS, PG_BIN, PG_PORT, RUN,
+    API_URL, CONF, CONNECT_URL, REGISTRY_URL, REPO, DATA, DIST, FLINK_URL, GATEWAY, HOME, KAFKA, LOGS, PG_BIN, PG_PORT, RUN,
     SERVING_DB, StackError, _tail, console, flink_env, flink_home, http_ok, java, java21,
     pg_connect, say, secret, service_env,
 )
@@ -110,21 +111,31 @@ class Service:
     env: Callable[[], dict[str, str]] = dict  # extra environment, computed at start
     timeout: float = 120.0
     stop_signal: int = signal.SIGTERM
+    # Restarts reuse the command line of the process they replace (Flink's start
+    # scripts spend 5-8 s on a busy machine working out the JVM's arguments).
+    reuse_command: bool = False
     started_at: float | None = None  # set when this run of the controller started it
 
     @property
     def log(self) -> Path:
         return LOGS / f"{self.name}.log"
 
-    def start(self) -> None:
+    @property
+    def command_file(self) -> Path:
+        return RUN / f"{self.name}.cmdline"
+
+    def start(self, restart: bool = False) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         env = service_env() | self.env()
+        command = self.command()
+        if restart and self.reuse_command and self.command_file.exists():
+            command = json.loads(self.command_file.read_text())
         with open(self.log, "ab") as log:
             log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} start {self.name}\n".encode())
             log.flush()
             proc = subprocess.Popen(
-                self.command(), cwd=HOME, env=env, stdout=log, stderr=subprocess.STDOUT,
+                command, cwd=HOME, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True, user=self.user,
             )
         _pidfile(self.name).write_text(f"{proc.pid} {_start_time(proc.pid)}")
@@ -134,11 +145,23 @@ class Service:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.healthy():
+                if self.reuse_command:
+                    self._remember_command()
                 return
             if running_pid(self.name) is None:
                 raise StackError(f"{self.name} exited during start-up")
             time.sleep(0.5)
         raise StackError(f"{self.name} did not become healthy within {self.timeout:.0f}s")
+
+    def _remember_command(self) -> None:
+        """Keep the running process's command line (the scripts exec the JVM: by the
+        time the service answers, the process is the JVM)."""
+        try:
+            args = Path(f"/proc/{running_pid(self.name)}/cmdline").read_bytes().split(b"\0")[:-1]
+        except OSError:  # gone meanwhile: the next start uses the scripts
+            self.command_file.unlink(missing_ok=True)
+            return
+        self.command_file.write_text(json.dumps([a.decode() for a in args]))
 
     def stop(self, timeout: float = 30.0) -> bool:
         pid = running_pid(self.name)
@@ -180,6 +203,10 @@ def kafka_healthy() -> bool:
 
 def flink_jm_healthy() -> bool:
     return http_ok(f"{FLINK_URL}/config")
+
+
+def sql_gateway_healthy() -> bool:
+    return http_ok(f"{GATEWAY}/info")
 
 
 def flink_tm_healthy() -> bool:
@@ -254,12 +281,17 @@ def services() -> list[Service]:
         Service(
             "flink-jobmanager", 8082,
             lambda: ["bash", str(flink_home() / "bin" / "jobmanager.sh"), "start-foreground", *flink_dynamic_props()],
-            flink_jm_healthy, env=flink_env, timeout=120,
+            flink_jm_healthy, env=flink_env, timeout=120, reuse_command=True,
         ),
         Service(
             "flink-taskmanager", 0,
             lambda: ["bash", str(flink_home() / "bin" / "taskmanager.sh"), "start-foreground", *flink_dynamic_props()],
-            flink_tm_healthy, env=flink_env, timeout=120,
+            flink_tm_healthy, env=flink_env, timeout=120, reuse_command=True,
+        ),
+        Service(
+            "flink-sql-gateway", 8084,
+            lambda: ["bash", str(flink_home() / "bin" / "sql-gateway.sh"), "start-foreground"],
+            sql_gateway_healthy, env=flink_env, timeout=120, reuse_command=True,
         ),
         Service(
             "api", 8000,
@@ -449,6 +481,26 @@ def restart_failed_connector_tasks() -> list[str]:
     return restarted
 
 
+# How long a TaskManager may take to register with a restarted JobManager: its
+# heartbeat.timeout (stack/flink/config.yaml, 10 s) and a margin.
+TM_REREGISTER_S = 15
+
+
+def replace_taskmanager_unless_registered() -> None:
+    """After a JobManager restart: the TaskManager registers with the new one by itself
+    once its heartbeat time-out has passed; one that has not by then is replaced (a
+    new JVM, cold)."""
+    if _wait(flink_tm_healthy, TM_REREGISTER_S) or not running_pid("flink-jobmanager"):
+        return
+    try:
+        SERVICES["flink-taskmanager"].stop(timeout=10)
+        launch("flink-taskmanager", restart=True)
+        await_healthy("flink-taskmanager")
+        say("[green]✓[/] restarted flink-taskmanager (it did not register with the new JobManager)")
+    except StackError as e:  # the next rounds restart it
+        say(f"[red]flink-taskmanager: {escape(str(e))}[/]")
+
+
 def heal() -> list[str]:
     """One supervisor round: restart every crashed service (its pid file is there, its
     process is not: `down` removes pid files), resume the Flink job from its latest
@@ -459,19 +511,13 @@ def heal() -> list[str]:
             continue
         t0 = time.monotonic()
         say(f"[yellow]{svc.name} is not running: restarting it[/]")
-        launch(svc.name, BEFORE.get(svc.name))
+        launch(svc.name, BEFORE.get(svc.name), restart=True)
         await_healthy(svc.name)
         done.append(f"restarted {svc.name} in {time.monotonic() - t0:.1f}s")
-        if svc.name == "flink-jobmanager" and not _wait(flink_tm_healthy, 3):
-            # The TaskManager lost its JobManager: it registers with the new one only when its
-            # heartbeat time-out (45 s) has passed. A new TaskManager is there in ~10 s (the job
-            # restores from its checkpoint either way): with a 2-million-post state, counting
-            # resumed 104 s after a JobManager kill when the supervisor waited for the old one.
-            SERVICES["flink-taskmanager"].stop(timeout=10)
-            launch("flink-taskmanager")
-            await_healthy("flink-taskmanager")
-            done.append("restarted flink-taskmanager (it did not re-register)")
-    if running_pid("flink-jobmanager") and flink_tm_healthy() and pipeline.live_job() is None:
+        if svc.name == "flink-jobmanager":
+            # meanwhile the job is submitted below: it waits for the TaskManager's slots
+            threading.Thread(target=replace_taskmanager_unless_registered, daemon=True).start()
+    if running_pid("flink-jobmanager") and flink_jm_healthy() and pipeline.live_job() is None:
         # (a roll-out in progress holds the lock and is left alone)
         job = pipeline.ensure_running(reprocess_hook=empty_serving_tables, wait=False)
         if job:
@@ -543,7 +589,7 @@ def heal_stall(stage: progress.Stage) -> str | None:
                 if tm:
                     os.killpg(tm, signal.SIGKILL)
                     _wait(lambda: running_pid("flink-taskmanager") is None, 10)
-                launch("flink-taskmanager")
+                launch("flink-taskmanager", restart=True)
                 pipeline.wait_ended(job["jid"], timeout=60)  # the JobManager notices within seconds
             new = pipeline._ensure_running(pipeline.Target(), empty_serving_tables)  # (the lock is ours)
         return f"{how} the Flink job {job['jid']}, resumed it from its latest checkpoint as {new['jid'] if new else '?'}"
@@ -616,8 +662,9 @@ def ensure_installed() -> None:
     flink_home()
 
 
-def launch(name: str, before: Callable[[], None] | None = None) -> None:
-    """Start a service unless this controller already runs it."""
+def launch(name: str, before: Callable[[], None] | None = None, restart: bool = False) -> None:
+    """Start a service unless this controller already runs it (`restart`: the
+    supervisor replaces a process that died)."""
     svc = SERVICES[name]
     if running_pid(name):
         return
@@ -625,7 +672,7 @@ def launch(name: str, before: Callable[[], None] | None = None) -> None:
         raise StackError(f"{name}: port 127.0.0.1:{svc.port} is taken by another process (not started by this stack)")
     if before:
         before()
-    svc.start()
+    svc.start(restart)
     svc.started_at = time.monotonic()
 
 
@@ -660,6 +707,7 @@ def _up(api: bool) -> None:
         launch("kafka", format_kafka)
         launch("flink-jobmanager", make_flink_dirs)
         launch("flink-taskmanager")
+        launch("flink-sql-gateway")
         await_healthy("postgres")
         provision_databases()
         launch("registry")  # keeps its schemas in PostgreSQL
@@ -669,7 +717,7 @@ def _up(api: bool) -> None:
         create_topics()
         launch("connect")
         # the job needs Kafka, the registry and Flink; Connect goes on starting meanwhile
-        for name in ("registry", "flink-jobmanager", "flink-taskmanager"):
+        for name in ("registry", "flink-jobmanager", "flink-taskmanager", "flink-sql-gateway"):
             await_healthy(name)
         job = pipeline.ensure_running(reprocess_hook=empty_serving_tables)
         say(f"[green]✓[/] Flink job {job['name']} running")
@@ -771,7 +819,7 @@ def start_cmd(service: str = typer.Argument(..., help="|".join(SERVICES))) -> No
 
 
 @app.command()
-def supervise(interval: float = typer.Option(2.0, help="seconds between rounds")) -> None:
+def supervise(interval: float = typer.Option(1.0, help="seconds between rounds")) -> None:
     """Watch the stack (started by `up`, stopped by `down`): restart what crashes, like
     Docker's restart policy, and put the pipeline back where it was."""
     say(f"supervisor watching the stack (a stage is stalled after {STALL_AFTER:.0f} s without progress)")

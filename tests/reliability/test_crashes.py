@@ -24,7 +24,7 @@ from .conftest import assert_counted, dead_letters, expected_delta, kill, snapsh
 POSTS = int(os.environ.get("FAULT_POSTS", "100000"))
 ROUNDS = int(os.environ.get("FAULT_ROUNDS", "1"))
 RATE = float(os.environ.get("FAULT_RATE", "2500"))  # posts per second the producer sends
-KILLED = ["kafka", "registry", "flink-jobmanager", "flink-taskmanager", "connect", "postgres", "api"]
+KILLED = ["kafka", "registry", "flink-jobmanager", "flink-taskmanager", "flink-sql-gateway", "connect", "postgres", "api"]
 RESULTS = REPO / "test-artifacts" / "reliability"
 
 

@@ -70,3 +70,23 @@ def test_a_service_is_stopped_with_its_own_signal(controller):
     assert svc.stop(timeout=20) is True
     assert "fast shutdown" in svc.log.read_text()  # not killed by the SIGKILL fallback
     assert stackctl.running_pid("postmaster") is None and not Path(f"/proc/{pid}").exists()
+
+
+def test_a_restart_reuses_the_command_line_of_the_process_it_replaces(controller):
+    # like Flink's start scripts: a shell works out the arguments, then execs the real process
+    script = ("import os, sys\n"
+              "os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', 'worked-out-argument'])\n")
+    svc = controller("crasher", script, reuse_command=True)
+    for _ in range(100):
+        if Path(f"/proc/{stackctl.running_pid('crasher')}/cmdline").read_bytes().endswith(b"\0worked-out-argument\0"):
+            break  # exec'd
+        time.sleep(0.1)
+    svc.wait_healthy()  # healthy: its command line is kept
+    first = stackctl.running_pid("crasher")
+    os.killpg(first, signal.SIGKILL)
+    wait_gone("crasher")
+    svc.start(restart=True)
+    second = stackctl.running_pid("crasher")
+    assert second != first
+    args = Path(f"/proc/{second}/cmdline").read_bytes().split(b"\0")[:-1]
+    assert args[-1] == b"worked-out-argument" and b"execv" not in b" ".join(args)  # the JVM's, not the script's
