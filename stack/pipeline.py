@@ -151,7 +151,12 @@ def submit(sql: str, job_name: str, restore_from: str | None = None, timeout: fl
     RUN.mkdir(parents=True, exist_ok=True)
     (RUN / f"{job_name}.sql").write_text(sql, encoding="utf-8")
     log = [f"-- {time.strftime('%Y-%m-%d %H:%M:%S')} {job_name}" + (f", restoring {restore_from}" if restore_from else "")]
-    config = {"execution.state-recovery.path": restore_from} if restore_from else {}
+    # CLAIM: the job owns the snapshot it restores (Flink deletes it once newer
+    # checkpoints subsume it). The default, NO_CLAIM, makes the first checkpoint
+    # a full copy, which the changelog state backend refuses: the job failed
+    # at every checkpoint after a restore.
+    config = {"execution.state-recovery.path": restore_from,
+              "execution.state-recovery.claim-mode": "CLAIM"} if restore_from else {}
     deadline = time.monotonic() + timeout
     job_id = None
     try:
@@ -354,7 +359,7 @@ def start(script: Script, restore_from: str | None, target: Target = Target(), r
         try:
             job_id = submit(sql, name, restore_from)
             wait_healthy(job_id)
-            _record(target, script, sql, job_id, f"resumed from {kind} {restore_from}")
+            _record(target, script, sql, job_id, f"resumed from {kind} {restore_from}", restore_from)
             return job_id
         except SubmitError as e:
             if job_id:
@@ -369,11 +374,12 @@ def start(script: Script, restore_from: str | None, target: Target = Target(), r
     return job_id
 
 
-def _record(target: Target, script: Script, sql: str, job_id: str, mode: str) -> None:
+def _record(target: Target, script: Script, sql: str, job_id: str, mode: str, restored_from: str | None = None) -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     target.live_file.write_text(json.dumps({
         "version": script.version, "script": script.path.name, "sql_sha256": _digest(sql),
-        "job_id": job_id, "started": mode, "applied_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "job_id": job_id, "started": mode, "restored_from": restored_from,
+        "applied_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }, indent=2))
 
 
@@ -410,7 +416,10 @@ def _ensure_running(target: Target, reprocess_hook) -> dict:
     if job:
         return job
     saved, live = _read(target.savepoint_file), _read(target.live_file)
-    restore = saved.get("location") or (latest_checkpoint(live["job_id"]) if live.get("job_id") else None)
+    # A job that died before its first checkpoint leaves the snapshot it was
+    # restored from as the newest state (it owns it: nothing deleted it).
+    restore = (saved.get("location") or (latest_checkpoint(live["job_id"]) if live.get("job_id") else None)
+               or live.get("restored_from"))
     if restore is None and live:
         say("[yellow]flink: no savepoint or checkpoint of the last job; recounting from the first post[/]")
     start(latest(), restore, target, reprocess_hook if (saved or live) else None)

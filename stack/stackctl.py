@@ -227,7 +227,7 @@ def connect_healthy() -> bool:
 # --------------------------------------------------------------------------- service definitions
 
 def make_flink_dirs() -> None:
-    for sub in ("checkpoints", "savepoints", "tmp", "web"):
+    for sub in ("checkpoints", "changelog", "savepoints", "tmp", "web"):
         (DATA / "flink" / sub).mkdir(parents=True, exist_ok=True)
 
 
@@ -237,6 +237,7 @@ def flink_dynamic_props() -> list[str]:
     props = {
         "execution.checkpointing.dir": f"file://{DATA / 'flink' / 'checkpoints'}",
         "execution.checkpointing.savepoint-dir": f"file://{DATA / 'flink' / 'savepoints'}",
+        "state.changelog.dstl.dfs.base-path": f"file://{DATA / 'flink' / 'changelog'}",
         "io.tmp.dirs": str(DATA / "flink" / "tmp"),
         "web.tmpdir": str(DATA / "flink" / "web"),
     }
