@@ -41,7 +41,7 @@ class Monitor:
 
 def check(watch: progress.Watch) -> list[progress.Verdict]:
     """The Flink job, and each sink connector with the topics Kafka Connect says it reads."""
-    verdicts = [watch.check(progress.flink_stage())]
+    verdicts = [watch.check(progress.flink_stage(flink_url=settings.flink_url))]
     try:
         info = httpx.get(f"{settings.connect_url}/connectors", params={"expand": "info"}, timeout=3).json()
         sinks = [progress.sink_stage(name, c["info"]["config"]["topics"].split(","))

@@ -151,12 +151,7 @@ def submit(sql: str, job_name: str, restore_from: str | None = None, timeout: fl
     RUN.mkdir(parents=True, exist_ok=True)
     (RUN / f"{job_name}.sql").write_text(sql, encoding="utf-8")
     log = [f"-- {time.strftime('%Y-%m-%d %H:%M:%S')} {job_name}" + (f", restoring {restore_from}" if restore_from else "")]
-    # CLAIM: the job owns the snapshot it restores (Flink deletes it once newer
-    # checkpoints subsume it). The default, NO_CLAIM, makes the first checkpoint
-    # a full copy, which the changelog state backend refuses: the job failed
-    # at every checkpoint after a restore.
-    config = {"execution.state-recovery.path": restore_from,
-              "execution.state-recovery.claim-mode": "CLAIM"} if restore_from else {}
+    config = {"execution.state-recovery.path": restore_from} if restore_from else {}
     deadline = time.monotonic() + timeout
     job_id = None
     try:

@@ -5,18 +5,24 @@ got: the Flink job reads `tweets` (its offsets are committed at each completed
 checkpoint, so they move only when counts are really out), the sink connector
 reads the count topics (Connect commits every second). A stage is
 
-- ``idle``    when nothing waits for it,
+- ``idle``    when nothing waits for it (and, for the Flink job, its last
+              completed checkpoint is less than ``stall_after`` seconds old:
+              an unaligned checkpoint commits the offsets of posts still in
+              flight between its tasks, so a job that restarts again and
+              again from it has nothing waiting in Kafka, yet counts nothing),
 - ``moving``  when records wait and its committed offsets moved in the last
               ``stall_after`` seconds,
 - ``stalled`` when records have waited and its offsets have not moved for
               ``stall_after`` seconds.
 
 Used by the supervisor (which heals a stall), `make status` and the API's
-/api/stats, /healthz/pipeline and the page. Needs only a broker to ask.
+/api/stats, /healthz/pipeline and the page. Needs a broker to ask, and Flink's
+REST API for the job's checkpoints.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -25,6 +31,9 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 SOURCE_TOPIC = "tweets"
 FLINK_GROUP = "tweetstream-flink"  # sql/*.sql: the source's properties.group.id
+JOB_PREFIX = "tweetstream-pipeline"  # the job's name: <prefix>-v<N> (stack/pipeline.py)
+FLINK_URL = "http://127.0.0.1:8082"
+LIVE_JOB_STATES = {"CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "FAILING", "CANCELLING", "RECONCILING"}
 STALL_AFTER_SECONDS = 45.0
 
 
@@ -35,10 +44,29 @@ class Stage:
     topics: tuple[str, ...]
     waiting_what: str  # what waits for it, in words
     connector: str | None = None  # for a sink: its Kafka Connect connector
+    flink_url: str | None = None  # for the Flink job: where to ask for its checkpoints
+    job_prefix: str | None = None
 
 
-def flink_stage(prefix: str = "") -> Stage:
-    return Stage("flink job", f"{prefix}{FLINK_GROUP}", (f"{prefix}{SOURCE_TOPIC}",), f"posts in {prefix}{SOURCE_TOPIC}")
+def flink_stage(prefix: str = "", flink_url: str = FLINK_URL) -> Stage:
+    return Stage("flink job", f"{prefix}{FLINK_GROUP}", (f"{prefix}{SOURCE_TOPIC}",), f"posts in {prefix}{SOURCE_TOPIC}",
+                 flink_url=flink_url, job_prefix=f"{prefix}{JOB_PREFIX}")
+
+
+def job_progressed_at(flink_url: str, job_prefix: str, timeout: float = 3.0) -> float | None:
+    """When the pipeline's Flink job last completed a checkpoint (else when it
+    started), in epoch seconds; None when no such job is live or Flink does not answer."""
+    try:
+        jobs = httpx.get(f"{flink_url}/jobs/overview", timeout=timeout).json()["jobs"]
+        live = [j for j in jobs if j["state"] in LIVE_JOB_STATES and re.fullmatch(re.escape(job_prefix) + r"-v\d+", j["name"])]
+        if not live:
+            return None
+        job = max(live, key=lambda j: j["start-time"])
+        latest = httpx.get(f"{flink_url}/jobs/{job['jid']}/checkpoints", timeout=timeout).json().get("latest") or {}
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
+    completed = (latest.get("completed") or {}).get("latest_ack_timestamp") or 0
+    return max(job["start-time"], completed) / 1000
 
 
 def sink_stage(connector: str, topics: list[str]) -> Stage:
@@ -125,6 +153,12 @@ class Watch:
             waiting = seen.probed
         if waiting == 0:
             seen.moved_at = now  # nothing to do is not a stall
+            checkpointed = self._job_progressed_at(stage)
+            if checkpointed is not None and now - checkpointed >= self.stall_after:
+                quiet = now - checkpointed
+                return Verdict(stage.name, "stalled", 0, checkpointed,
+                               f"the job has completed no checkpoint for {quiet:.0f} s (posts it read may wait "
+                               "between its tasks)", stalled_seconds=round(quiet, 1))
             return Verdict(stage.name, "idle", 0, now, "nothing waiting", connector=stage.connector)
         quiet = now - seen.moved_at
         if quiet >= self.stall_after:
@@ -146,6 +180,11 @@ class Watch:
             committed[key] = max(tp.offset, low)  # no commit yet (negative): from the start of what is kept
             ends[key] = high
         return committed, ends
+
+    def _job_progressed_at(self, stage: Stage) -> float | None:
+        if stage.flink_url is None or stage.job_prefix is None:
+            return None
+        return job_progressed_at(stage.flink_url, stage.job_prefix, self.timeout)
 
     def _any_record_waits(self, committed: dict, ends: dict) -> bool:
         return any(records_between(self.bootstrap, TopicPartition(t, p, committed[(t, p)]), ends[(t, p)], limit=1)

@@ -227,7 +227,7 @@ def connect_healthy() -> bool:
 # --------------------------------------------------------------------------- service definitions
 
 def make_flink_dirs() -> None:
-    for sub in ("checkpoints", "changelog", "savepoints", "tmp", "web"):
+    for sub in ("checkpoints", "savepoints", "tmp", "web"):
         (DATA / "flink" / sub).mkdir(parents=True, exist_ok=True)
 
 
@@ -237,7 +237,6 @@ def flink_dynamic_props() -> list[str]:
     props = {
         "execution.checkpointing.dir": f"file://{DATA / 'flink' / 'checkpoints'}",
         "execution.checkpointing.savepoint-dir": f"file://{DATA / 'flink' / 'savepoints'}",
-        "state.changelog.dstl.dfs.base-path": f"file://{DATA / 'flink' / 'changelog'}",
         "io.tmp.dirs": str(DATA / "flink" / "tmp"),
         "web.tmpdir": str(DATA / "flink" / "web"),
     }
@@ -540,7 +539,7 @@ PROGRESS_FILE = RUN / "progress.json"  # the supervisor's latest verdicts, read 
 def pipeline_stages() -> list[progress.Stage]:
     sinks = [progress.sink_stage(p.stem, json.loads(p.read_text())["topics"].split(","))
              for p in sorted((REPO / "connectors").glob("*.json"))]
-    return [progress.flink_stage(), *sinks]
+    return [progress.flink_stage(flink_url=FLINK_URL), *sinks]
 
 
 def why_stalled(stage: progress.Stage) -> str:

@@ -18,6 +18,7 @@ class ScriptedWatch(progress.Watch):
     def __init__(self, stall_after: float = 45):
         super().__init__("127.0.0.1:1", stall_after)
         self.committed, self.ends, self.records_wait, self.probes = {}, {}, True, 0
+        self.checkpointed = None  # when the Flink job last completed a checkpoint (None: no job)
 
     def set(self, committed: int, end: int) -> None:
         self.committed, self.ends = {("tweets", 0): committed}, {("tweets", 0): end}
@@ -30,6 +31,9 @@ class ScriptedWatch(progress.Watch):
     def _any_record_waits(self, committed, ends):
         self.probes += 1
         return self.records_wait
+
+    def _job_progressed_at(self, stage):
+        return self.checkpointed if stage.flink_url else None
 
 
 def test_nothing_waiting_is_idle_however_long():
@@ -96,3 +100,26 @@ def test_a_paused_connector_is_paused_not_stalled():
     assert v.paused_if("RUNNING").state == "stalled"
     assert v.paused_if("PAUSED").state == "paused"
     assert v.message == "10 count updates wait: connector serving-tables-sink is PAUSED"
+
+
+def test_nothing_waiting_but_no_checkpoint_for_the_limit_is_a_stalled_job():
+    # an unaligned checkpoint committed the offsets of posts still between the
+    # job's tasks; the job then fails and restarts from it again and again
+    w = ScriptedWatch(stall_after=45)
+    w.set(500, 500)
+    w.checkpointed = 100
+    assert w.check(STAGE, now=144.9).state == "idle"
+    v = w.check(STAGE, now=145)
+    assert (v.state, v.waiting, v.last_moved_at, v.stalled_seconds) == ("stalled", 0, 100, 45)
+    assert v.message == "the job has completed no checkpoint for 45 s (posts it read may wait between its tasks)"
+    w.checkpointed = 150  # a checkpoint completes again
+    assert w.check(STAGE, now=151).state == "idle"
+
+
+def test_the_checkpoint_rule_is_the_flink_job_s_only():
+    w = ScriptedWatch(stall_after=45)
+    w.set(500, 500)
+    w.checkpointed = 0
+    assert w.check(SINK, now=1000).state == "idle"
+    w.checkpointed = None  # no live job (between roll-outs): nothing to judge
+    assert w.check(STAGE, now=1000).state == "idle"
