@@ -29,11 +29,11 @@ from dataclasses import asdict, dataclass, field
 import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from .common import FLINK_URL
+from .pipeline import ACTIVE, JOB_PREFIX
+
 SOURCE_TOPIC = "tweets"
 FLINK_GROUP = "tweetstream-flink"  # sql/*.sql: the source's properties.group.id
-JOB_PREFIX = "tweetstream-pipeline"  # the job's name: <prefix>-v<N> (stack/pipeline.py)
-FLINK_URL = "http://127.0.0.1:8082"
-LIVE_JOB_STATES = {"CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "FAILING", "CANCELLING", "RECONCILING"}
 STALL_AFTER_SECONDS = 45.0
 
 
@@ -58,7 +58,7 @@ def job_progressed_at(flink_url: str, job_prefix: str, timeout: float = 3.0) -> 
     started), in epoch seconds; None when no such job is live or Flink does not answer."""
     try:
         jobs = httpx.get(f"{flink_url}/jobs/overview", timeout=timeout).json()["jobs"]
-        live = [j for j in jobs if j["state"] in LIVE_JOB_STATES and re.fullmatch(re.escape(job_prefix) + r"-v\d+", j["name"])]
+        live = [j for j in jobs if j["state"] in ACTIVE and re.fullmatch(re.escape(job_prefix) + r"-v\d+", j["name"])]
         if not live:
             return None
         job = max(live, key=lambda j: j["start-time"])
