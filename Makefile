@@ -3,13 +3,16 @@ PY      := .venv/bin/python
 STACK   := $(PY) -m stack.stackctl
 FILE    ?= samples/posts.jsonl
 
-.PHONY: help install up down status logs reset replay connectors pipeline-apply pipeline-status bench test test-unit test-e2e test-faults
+.PHONY: help install lock up down status logs reset replay connectors pipeline-apply pipeline-status bench test test-unit test-e2e test-faults
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 install:  ## install every part from the package registries (cached: a second run does nothing)
 	@bash stack/install.sh
+
+lock:  ## re-pin the Python dependencies with their hashes (requirements*.lock) after a change of pyproject.toml
+	@bash stack/lock.sh
 
 up: install  ## start the whole stack, the Flink job and the connectors; returns when healthy
 	@$(STACK) up

@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .core.config import settings
-from .middleware import Metrics, ResponseCache
+from .middleware import Metrics, ResponseCache, SecurityHeaders
 from .progress import monitor
 from .routes import counts, health, stats
 
@@ -35,8 +35,9 @@ app = FastAPI(
 )
 # the counts change at most once per checkpoint: answers are reused for cache_seconds
 app.add_middleware(ResponseCache, seconds=settings.cache_seconds,
-                   paths={"/api/hashtags", "/api/unigrams", "/api/timeline", "/api/trending"})
+                   paths={"/api/hashtags", "/api/unigrams", "/api/timeline", "/api/trending", "/api/stats"})
 app.add_middleware(Metrics)
+app.add_middleware(SecurityHeaders)
 
 
 @app.exception_handler(PoolTimeout)

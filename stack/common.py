@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import secrets
 import shutil
 import time
@@ -64,21 +65,45 @@ def secret(name: str) -> str:
     SECRETS.chmod(0o700)
     path = SECRETS / name
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(24))
-        path.chmod(0o600)
+        private_file(path, secrets.token_urlsafe(24))
     return path.read_text().strip()
 
 
-def service_env() -> dict[str, str]:
-    env = dict(os.environ)
+def private_file(path: Path, text: str) -> None:
+    """Write TEXT to a new file that only its owner can read, from its first byte
+    (write_text then chmod leaves a moment where anyone can read it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+# Each service sees the stack's secrets it needs and no other: (the variable it
+# reads, the secret that fills it: see secret()).
+SERVICE_SECRETS: dict[str, tuple[tuple[str, str], ...]] = {
+    "registry": (("APICURIO_DATASOURCE_PASSWORD", "registry_db_password"),),
+    # resolved by the Connect worker in connectors/*.json: ${env:NAME}
+    "connect": (("PIPELINE_DB_PASSWORD", "pipeline_db_password"),),
+    "api": (("API_DB_PASSWORD", "api_db_password"),),
+}
+# a variable whose name says it holds a secret is not passed on to a service
+# (the caller's X bearer token, a Compose .env's passwords)
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE", re.IGNORECASE)
+
+
+def service_env(service: str | None = None) -> dict[str, str]:
+    """The environment a service starts with: the caller's, less every variable
+    that names a secret, plus the addresses connectors/*.json refer to and the
+    service's own secrets (SERVICE_SECRETS). The supervisor is the controller
+    itself: it keeps the caller's environment (passwords set there included)."""
+    if service == "supervisor":
+        return dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
     env.update(
-        # resolved by the Connect worker in connectors/*.json: ${env:NAME}
         SINK_JDBC_URL=f"jdbc:postgresql://{PG_HOST}:{PG_PORT}/{SERVING_DB}",
         REGISTRY_V2_URL=f"{REGISTRY_URL}/apis/registry/v2",
-        PIPELINE_DB_PASSWORD=secret("pipeline_db_password"),
-        APICURIO_DATASOURCE_PASSWORD=secret("registry_db_password"),
-        API_DB_PASSWORD=secret("api_db_password"),
     )
+    for variable, name in SERVICE_SECRETS.get(service or "", ()):
+        env[variable] = secret(name)
     return env
 
 

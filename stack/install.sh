@@ -43,21 +43,25 @@ if [ ! -x "$venv/bin/python" ]; then
   step "python venv $venv"
   python3 -m venv "$venv"
 fi
-if ! fresh python "$repo/pyproject.toml"; then
-  step "pip install -e .[test]"
-  "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q -e "$repo[test]"
-  done_ python "$repo/pyproject.toml"
+# Every package pinned with its hashes in requirements-dev.lock (`make lock`
+# writes it; the images install requirements.lock, the same without the tests'): a file whose hash does not match is refused. The project itself is then
+# installed on top, without dependencies and without fetching a build backend
+# (setuptools is in the lock).
+if ! fresh python "$repo/pyproject.toml" "$repo/requirements-dev.lock"; then
+  step "pip install --require-hashes -r requirements-dev.lock; pip install -e . (no dependencies)"
+  "$venv/bin/pip" install -q --require-hashes -r "$repo/requirements-dev.lock"
+  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$repo"
+  done_ python "$repo/pyproject.toml" "$repo/requirements-dev.lock"
 fi
 
 # --- Flink 2.2.1 runtime from its PyPI wheels ------------------------------
 # --no-deps: PyFlink's Python dependencies are only for Python jobs; SQL jobs
 # need the JVM runtime the wheels carry (bin/, lib/, opt/).
-flink_req="apache-flink==2.2.1 apache-flink-libraries==2.2.1"
-if ! fresh flink <(echo "$flink_req"); then
-  step "pip install --no-deps $flink_req"
-  "$venv/bin/pip" install -q --no-deps $flink_req
-  done_ flink <(echo "$flink_req")
+flink_lock=$repo/stack/flink/requirements.lock
+if ! fresh flink "$flink_lock"; then
+  step "pip install --no-deps --require-hashes -r stack/flink/requirements.lock (Flink 2.2.1)"
+  "$venv/bin/pip" install -q --no-deps --require-hashes -r "$flink_lock"
+  done_ flink "$flink_lock"
 fi
 
 # --- JVM parts from Maven Central ------------------------------------------
@@ -66,6 +70,7 @@ fi
 # stamp is stable.
 mapfile -t maven_inputs < <(
   echo "$repo/stack/pom.xml"
+  echo "$repo/stack/maven.sh"
   find "$repo/stack/connect/apicurio-converter" "$repo/stack/flink/lenient-format" "$repo/stack/flink/tokenizer" \
        -path '*/target' -prune -o -type f -print | LC_ALL=C sort
 )
@@ -73,7 +78,7 @@ if ! fresh maven "${maven_inputs[@]}"; then
   step "mvn package (stack/pom.xml): Kafka, Connect plugins, Apicurio Registry, Flink jars, lenient format"
   rm -rf "$dist/kafka" "$dist/connect-plugins" "$dist/registry" "$dist/flink-jars" "$dist/markers"
   # also compiles and tests stack/flink/lenient-format, whose jar lands in flink-jars/
-  mvn -B -q -f "$repo/stack/pom.xml" -Dstack.dist="$dist" package
+  bash "$repo/stack/maven.sh" -f "$repo/stack/pom.xml" -Dstack.dist="$dist" package
   done_ maven "${maven_inputs[@]}"
 fi
 

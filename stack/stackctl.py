@@ -43,7 +43,7 @@ from .common import (
     http, file_lock,
     API_URL, CONF, CONNECT_URL, REGISTRY_URL, REPO, DATA, DIST, FLINK_URL, GATEWAY, HOME, KAFKA, LOGS, PG_BIN, PG_PORT, RUN,
     SERVING_DB, StackError, _tail, console, flink_env, flink_home, http_ok, java, java21,
-    pg_connect, say, secret, service_env,
+    pg_connect, private_file, say, secret, service_env,
 )
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -127,7 +127,7 @@ class Service:
     def start(self, restart: bool = False) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
-        env = service_env() | self.env()
+        env = service_env(self.name) | self.env()
         command = self.command()
         if restart and self.reuse_command and self.command_file.exists():
             command = json.loads(self.command_file.read_text())
@@ -324,7 +324,8 @@ def init_postgres() -> None:
     pgdata.mkdir(parents=True, exist_ok=True)
     pwfile = RUN / "pg_pw.tmp"
     RUN.mkdir(parents=True, exist_ok=True)
-    pwfile.write_text(secret("postgres_password"))
+    pwfile.unlink(missing_ok=True)
+    private_file(pwfile, secret("postgres_password"))
     user = pg_user()
     if user:
         shutil.chown(pgdata, user)
@@ -349,6 +350,8 @@ def init_postgres() -> None:
 
 def provision_databases() -> None:
     """Roles and databases (idempotent), then the serving DDL in db/."""
+    from psycopg import sql
+
     roles = {
         "pipeline": "pipeline_db_password",  # the sink: owns and writes the serving tables
         "registry": "registry_db_password",  # the schema registry's own storage
@@ -357,9 +360,11 @@ def provision_databases() -> None:
     with pg_connect() as conn:
         for role, pw in roles.items():
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-            verb = "ALTER" if exists else "CREATE"
-            # identifiers are fixed above; the password is a literal PostgreSQL cannot bind
-            conn.execute(f"{verb} ROLE {role} LOGIN PASSWORD '{secret(pw)}'")
+            # PostgreSQL cannot bind a password and logs a failed statement: it
+            # gets the SCRAM verifier libpq computes here, never the password
+            verifier = conn.pgconn.encrypt_password(secret(pw).encode(), role.encode(), b"scram-sha-256").decode()
+            conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role), sql.Literal(verifier)))
         for db, owner in ((SERVING_DB, "pipeline"), ("registry", "registry")):
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
                 conn.execute(f"CREATE DATABASE {db} OWNER {owner}")

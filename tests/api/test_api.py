@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+from tests.conftest import REPO
 
 from .conftest import MIN, NEWEST, NEWEST_MINUTE, connect
 
@@ -127,3 +131,21 @@ def test_per_minute_rows_are_pruned_past_the_retention(api_db):
 def test_nul_in_a_hashtag_parameter_is_harmless(client):
     tl = client.get("/api/timeline", params={"hashtag": "co\x00vid", "minutes": 1}).json()
     assert tl["series"] == [{"hashtag": "covid", "counts": [2]}]
+
+
+@pytest.mark.parametrize("path", ["/", "/index.html", "/app.js", "/api/hashtags", "/api/stats", "/healthz"])
+def test_every_answer_carries_the_security_headers(client, path):
+    r = client.get(path)
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_the_page_runs_no_inline_script():
+    """What the CSP forbids, the page does not need: scripts are files, no on* attributes."""
+    html = (REPO / "web" / "static" / "index.html").read_text()
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+    assert re.findall(r"\son[a-z]+\s*=", html) == [] and "style=" not in html

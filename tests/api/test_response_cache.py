@@ -47,10 +47,11 @@ def test_the_cache_is_bounded_in_bytes_as_well_as_entries():
     assert held[-1] > 0  # it still caches
 
 
-def test_a_slow_older_answer_does_not_replace_a_newer_one():
-    """Request 1 reads the counts, then is slow to answer; meanwhile the counts grow and
-    request 2 reads and answers the newer ones. Request 1's late answer must not become the
-    cached one: request 3 would show a client counts going down."""
+def test_a_request_arriving_during_a_slow_answer_gets_that_answer_never_an_older_one():
+    """Request 1 reads the counts, then is slow to answer (waiting for a connection of the
+    pool, say); meanwhile the counts grow. Request 2 waits for request 1's answer instead of
+    computing its own, and request 3 comes from the cache: no client ever sees counts go
+    down, and the database is asked once."""
     state = {"counts": b"old"}
     gate = asyncio.Event()
     calls = 0
@@ -59,8 +60,7 @@ def test_a_slow_older_answer_does_not_replace_a_newer_one():
         nonlocal calls
         calls += 1
         body = state["counts"]          # what the database said at this moment
-        if calls == 1:
-            await gate.wait()          # e.g. waiting for a connection of the pool
+        await gate.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
 
@@ -72,11 +72,58 @@ def test_a_slow_older_answer_does_not_replace_a_newer_one():
         while calls < 1:
             await asyncio.sleep(0)
         state["counts"] = b"new"
-        second = await get()
+        second = asyncio.create_task(get())
+        await asyncio.sleep(0.01)
         gate.set()
-        return await first, second, await get()
+        return await first, await second, await get()
 
-    first, second, third = asyncio.run(main())
-    assert (first, second) == (b"old", b"new")
-    assert third == b"new"
-    assert calls == 2  # the third came from the cache
+    assert asyncio.run(main()) == (b"old", b"old", b"old")
+    assert calls == 1
+
+
+def test_requests_arriving_while_an_answer_is_computed_wait_for_it_instead_of_asking_again():
+    """When the counts change every open page asks at once: one of them reaches the database."""
+    calls = []
+
+    async def slow(scope, receive, send):
+        calls.append(scope["query_string"])
+        await asyncio.sleep(0.05)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"answer " + scope["query_string"]})
+
+    cache = ResponseCache(slow, paths={"/x"}, seconds=60)
+    get = getter(cache)
+
+    async def main():
+        return await asyncio.gather(*(get(b"a=1") for _ in range(500)), *(get(b"a=2") for _ in range(500)))
+
+    bodies = asyncio.run(main())
+    assert sorted(calls) == [b"a=1", b"a=2"]
+    assert set(bodies[:500]) == {b"answer a=1"} and set(bodies[500:]) == {b"answer a=2"}
+
+
+def test_after_an_error_answer_the_waiting_requests_are_answered_each_by_its_own():
+    calls = []
+
+    async def failing_once(scope, receive, send):
+        calls.append(1)
+        await asyncio.sleep(0.02)
+        status = 503 if len(calls) == 1 else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"x"})
+
+    cache = ResponseCache(failing_once, paths={"/x"}, seconds=60)
+    statuses = []
+
+    async def get():
+        async def send(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+        await cache({"type": "http", "method": "GET", "path": "/x", "query_string": b""}, None, send)
+
+    async def main():
+        await asyncio.gather(*(get() for _ in range(5)))
+
+    asyncio.run(main())
+    assert statuses.count(503) == 1 and statuses.count(200) == 4
+    assert len(calls) == 5

@@ -253,3 +253,28 @@ def test_the_generated_passwords_show_in_no_log_and_no_answer(stack):
                                 for p in ("/api/stats", "/openapi.json", "/metrics", "/healthz")]
     for text in answers:
         assert not [v for v in values if v in text]
+
+
+@pytest.mark.parametrize("service", ["api", "connect", "registry", "kafka", "flink-jobmanager",
+                                     "flink-taskmanager", "flink-sql-gateway", "postgres"])
+def test_each_running_service_holds_its_own_secrets_only(stack, service):
+    """Each process of each service holds the secrets stack/common.py's SERVICE_SECRETS gives
+    it (the database password of its own role, if any) and no other."""
+    from stack.common import SERVICE_SECRETS
+    from stack.stackctl import process_tree, running_pid
+
+    own = {v for v, _ in SERVICE_SECRETS.get(service, ())}
+    pid = running_pid(service)
+    if pid is None:
+        pytest.skip(f"{service} is not run by the local stack controller here")
+    values = {f.read_text().strip() for f in SECRETS.glob("*")}
+    secret_variables = {v for pairs in SERVICE_SECRETS.values() for v, _ in pairs}
+    for p in process_tree(pid):
+        try:
+            environ = Path(f"/proc/{p}/environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        names = {e.split(b"=", 1)[0].decode() for e in environ if b"=" in e}
+        assert names & secret_variables == own, (service, p)
+        leaked = {v for v in values if any(v.encode() in e for e in environ)}
+        assert len(leaked) == len(own), (service, p)

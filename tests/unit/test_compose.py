@@ -100,7 +100,7 @@ def test_connector_variables_are_set_in_both_stacks():
     used = {m for f in (REPO / "connectors").glob("*.json") for m in re.findall(r"\$\{env:(\w+)\}", f.read_text())}
     assert used == {"SINK_JDBC_URL", "PIPELINE_DB_PASSWORD", "REGISTRY_V2_URL"}
     assert used <= set(all_services()["connect"]["environment"])
-    assert used <= set(service_env())
+    assert used <= set(service_env("connect"))
     assert all_services()["connect"]["environment"]["SINK_JDBC_URL"].endswith(f"/{SERVING_DB}")
 
 

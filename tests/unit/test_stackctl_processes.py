@@ -21,7 +21,7 @@ def controller(tmp_path, monkeypatch):
     monkeypatch.setattr(stackctl, "RUN", tmp_path / "run")
     monkeypatch.setattr(stackctl, "LOGS", tmp_path / "logs")
     monkeypatch.setattr(stackctl, "HOME", tmp_path)
-    monkeypatch.setattr(stackctl, "service_env", lambda: dict(os.environ))
+    monkeypatch.setattr(stackctl, "service_env", lambda service=None: dict(os.environ))
 
     def add(name: str, script: str, **kwargs) -> stackctl.Service:
         svc = stackctl.Service(name, 0, lambda: [sys.executable, "-c", script], lambda: True, **kwargs)
