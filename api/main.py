@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from .broadcast import Broadcast
 from .core.config import settings
 from .middleware import Metrics, ResponseCache, SecurityHeaders
 from .progress import monitor
@@ -21,9 +22,12 @@ async def lifespan(app: FastAPI):
                                    # a connection broken by a database restart is replaced, not handed out
                                    check=AsyncConnectionPool.check_connection) as pool:
         app.state.pool = pool
+        app.state.broadcast = Broadcast(settings.max_streams)
+        app.state.broadcast.start(pool, settings.stream_poll_seconds)
         monitor.start()
         yield
         monitor.stop()
+        await app.state.broadcast.stop()
     stats.close()
 
 

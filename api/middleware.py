@@ -12,7 +12,7 @@ from prometheus_client import Counter, Histogram
 REQUESTS = Counter("api_requests_total", "HTTP requests", ["route", "status"])
 LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["route"],
                     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
-CACHE = Counter("api_cache_total", "answers served from the response cache or computed", ["result"])
+CACHE = Counter("api_cache_total", "answers served from the response cache or computed (a miss)", ["path", "result"])
 
 
 class Metrics:
@@ -81,7 +81,7 @@ class ResponseCache:
         hit = self.entries.get(key)
         if not hit or time.monotonic() - hit[0] >= self.seconds:
             return False
-        CACHE.labels("hit").inc()
+        CACHE.labels(scope["path"], "hit").inc()
         scope["cached_route"] = scope["path"]
         await send({"type": "http.response.start", "status": 200, "headers": hit[1]})
         await send({"type": "http.response.body", "body": hit[2]})
@@ -89,7 +89,7 @@ class ResponseCache:
 
     async def _compute(self, key: str, scope, receive, send) -> None:
         now = time.monotonic()
-        CACHE.labels("miss").inc()
+        CACHE.labels(scope["path"], "miss").inc()
         start: dict = {}
         body = bytearray()
 

@@ -296,7 +296,10 @@ def services() -> list[Service]:
         Service(
             "api", 8000,
             lambda: [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", "8000",
-                     "--app-dir", str(REPO), "--no-access-log"],
+                     "--app-dir", str(REPO), "--no-access-log",
+                     # connections at once (a page holds two: its live stream and its fetches;
+                     # API_MAX_STREAMS is 2,000): more get a 503
+                     "--limit-concurrency", "4000"],
             lambda: http_ok(f"{API_URL}/healthz"), timeout=60,
         ),
         # restarts whatever above crashes, resumes the Flink job, restarts failed connector tasks

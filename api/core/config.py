@@ -34,8 +34,11 @@ class Settings(BaseSettings):
     tracked_languages: list[str] = ["fr"]
     # how long a JSON answer of the count endpoints is reused (0: never)
     cache_seconds: float = 1.0
-    # how often the live stream (SSE) looks for new counts
+    # how often the live streams' one poller (SSE) looks for new counts
     stream_poll_seconds: float = 1.0
+    # live streams open at once; one more gets a 503 (the server's own limit,
+    # uvicorn --limit-concurrency in stack/stackctl.py and api/Dockerfile, is above it)
+    max_streams: int = 2000
     # a stage with work waiting that has not moved for this long is reported
     # stalled (the supervisor reads the same variable, STALL_AFTER_SECONDS)
     stall_after_seconds: float = Field(STALL_AFTER_SECONDS, validation_alias=AliasChoices("STALL_AFTER_SECONDS", "API_STALL_AFTER_SECONDS"))

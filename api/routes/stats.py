@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import threading
 import time
 from typing import Annotated
@@ -14,7 +13,7 @@ from datetime import datetime, timezone
 import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from stack import progress
@@ -241,30 +240,30 @@ async def sink_rejects(conn: Conn, limit: Annotated[int, Query(ge=1, le=1000, de
 
 
 @router.get("/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
-async def stream(request: Request) -> StreamingResponse:
-    """Server-sent events: an `update` event (posts counted, newest event, last update)
-    whenever the counts change, and a comment every 15 s to keep the connection open."""
-    pool = request.app.state.pool
-
-    async def read() -> tuple | None:
-        async with pool.connection() as conn:
-            return await (await conn.execute(STATS_ROW)).fetchone()
+            responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"},
+                       503: {"description": "too many live streams open (API_MAX_STREAMS)"}})
+async def stream(request: Request):
+    """Server-sent events: an `update` event whenever the counts change, carrying posts
+    counted, newest event, last update and what the page shows by default (the top 20
+    hashtags and words of all time, the top 10 trending, the last 60 minutes of the top 5
+    hashtags), and a comment every 15 s to
+    keep the connection open. One poller serves every stream (api/broadcast.py)."""
+    broadcast = request.app.state.broadcast
+    queue = broadcast.open()
+    if queue is None:
+        return JSONResponse({"detail": f"too many live streams open ({broadcast.max_streams}); try again later"},
+                            status_code=503, headers={"Retry-After": "30"})
 
     async def events():
-        last, quiet = None, 0.0
-        yield "retry: 2000\n\n"
-        while not await request.is_disconnected():
-            row = await read()
-            if row and row != last:
-                last, quiet = row, 0.0
-                data = {"posts_counted": row[0], "newest_event_ms": row[1], "last_update": row[2].isoformat()}
-                yield f"event: update\ndata: {json.dumps(data)}\n\n"
-            elif quiet >= 15:
-                quiet = 0.0
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(settings.stream_poll_seconds)
-            quiet += settings.stream_poll_seconds
+        try:
+            yield "retry: 2000\n\n"
+            while True:
+                try:
+                    yield await asyncio.wait_for(queue.get(), 15)
+                except asyncio.TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            broadcast.close(queue)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -68,7 +68,10 @@ async function refreshCounts() {
 
 async function refreshTimeline() {
   const q = timelineTags.map((t) => `hashtag=${encodeURIComponent(t)}`).join("&");
-  const tl = await getJSON(`/api/timeline?minutes=60${q ? "&" + q : ""}`);
+  showTimeline(await getJSON(`/api/timeline?minutes=60${q ? "&" + q : ""}`));
+}
+
+function showTimeline(tl) {
   timelineChart.data.labels = tl.start_ms === null ? [] : Array.from({ length: tl.minutes }, (_, i) => minuteLabel(tl.start_ms + i * 60000));
   timelineChart.data.datasets = tl.series.map((s, i) => ({
     label: "#" + s.hashtag, data: s.counts, borderColor: COLORS[i % COLORS.length],
@@ -78,7 +81,10 @@ async function refreshTimeline() {
 }
 
 async function refreshTrending() {
-  const rows = await getJSON("/api/trending?limit=10");
+  showTrending(await getJSON("/api/trending?limit=10"));
+}
+
+function showTrending(rows) {
   const list = $("trending");
   if (!rows.length) {
     const li = document.createElement("li");
@@ -145,8 +151,29 @@ $("timeline-form").addEventListener("submit", (e) => {
 
 // Live updates: the server pushes an event when the counts change; the stats'
 // freshness is re-read every 5 s so "updated N s ago" stays true in a quiet stream.
+// The event carries what the page shows by default (all-time tops, trending,
+// the top hashtags' timeline): only what it does not carry is fetched again.
+function onUpdate(event) {
+  const d = JSON.parse(event.data);
+  $("stat-posts").textContent = d.posts_counted.toLocaleString();
+  showTrending(d.trending);
+  const parts = [];
+  if (timelineTags.length) parts.push(refreshTimeline());
+  else showTimeline(d.timeline);
+  if (windowChoice === "all") {
+    showBars(hashtagsChart, $("hashtags-table"), d.hashtags, "hashtag", "#");
+    showBars(wordsChart, $("words-table"), d.unigrams, "word", "");
+  } else {
+    parts.push(refreshCounts());
+  }
+  Promise.allSettled(parts).then((results) => {
+    const failed = results.filter((r) => r.status === "rejected");
+    $("live").textContent = failed.length ? `could not load: ${failed[0].reason.message}` : `updated ${new Date().toLocaleTimeString()}`;
+  });
+}
+
 const events = new EventSource("/api/stream");
-events.addEventListener("update", refreshAll);
+events.addEventListener("update", onUpdate);
 events.onerror = () => { $("live").textContent = "live updates interrupted; reconnecting…"; };
 setInterval(refreshStats, 5000);
 refreshAll();

@@ -1,0 +1,145 @@
+"""A crowd of open pages while posts flow: 1,000 live streams, each behaving like
+the page: it reads the stats every 5 s, and one page in ten, whose visitor chose
+the hashtags of its timeline (what the event does not carry), refetches that
+timeline on every update. The counts stay served, and the database is asked once
+per answer, not once per page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+
+API = "http://127.0.0.1:8000"
+PAGES = 1000
+SECONDS = 25
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    m = re.search(rf"^{name}\{{{re.escape(want)}\}} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+async def _connect(path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A page's connection, plain asyncio: a client library's pool for 1,000 pages
+    would cost the test more CPU than the server spends answering them."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", 8000)
+    if path:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n".encode())
+        status = await reader.readline()
+        assert status.startswith(b"HTTP/1.1 200"), status
+    return reader, writer
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> int:
+    """GET on a kept-alive connection; the answer's status (its body is read and dropped)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n".encode())
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
+async def _crowd() -> dict:
+    updates: list[int] = [0] * PAGES
+    fetched: dict[int, int] = {}
+    carried: list[dict] = []
+
+    async def page(i: int) -> None:
+        stream, stream_writer = await _connect("/api/stream")
+        api = await _connect("")
+        last_stats = time.monotonic()
+        try:
+            while line := await stream.readline():
+                if not line.startswith(b"data: "):
+                    continue
+                updates[i] += 1
+                if i == 0:
+                    carried.append(json.loads(line[6:]))
+                if i % 10 == 0:
+                    status = await _get(*api, "/api/timeline?minutes=60&hashtag=covid&hashtag=vaccin")
+                    fetched[status] = fetched.get(status, 0) + 1
+                if time.monotonic() - last_stats >= 5:
+                    last_stats = time.monotonic()
+                    await _get(*api, "/api/stats")
+        finally:
+            stream_writer.close()
+            api[1].close()
+
+    async with httpx.AsyncClient(base_url=API, timeout=30) as visitor:  # someone else, not one of the pages
+        pages = [asyncio.create_task(page(i)) for i in range(PAGES)]
+        await asyncio.sleep(3)  # every page open
+        before = (await visitor.get("/metrics")).text
+        latencies, statuses = [], []
+        t_end = time.monotonic() + SECONDS
+        while time.monotonic() < t_end:
+            t0 = time.perf_counter()
+            r = await visitor.get("/api/hashtags", params={"limit": 20})
+            latencies.append(time.perf_counter() - t0)
+            statuses.append(r.status_code)
+            await asyncio.sleep(0.1)
+        after = (await visitor.get("/metrics")).text
+        for t in pages:
+            t.cancel()
+        await asyncio.gather(*pages, return_exceptions=True)
+    return {"updates": updates, "carried": carried, "latencies": sorted(latencies), "statuses": statuses,
+            "fetched": fetched, "before": before, "after": after}
+
+
+def test_a_thousand_open_pages_while_posts_flow(stack):
+    # a seed of its own: the default one's posts were counted before (the pipeline drops a repeated id)
+    producer = subprocess.Popen([sys.executable, "-m", "producer.cli", "synthetic", "--count", str(300 * (SECONDS + 10)),
+                                 "--rate", "300", "--start", "now", "--seed", str(random.randrange(1, 2**31))], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run = asyncio.run(_crowd())
+    finally:
+        producer.kill()
+        producer.wait()
+    assert set(run["statuses"]) == {200}, sorted(set(run["statuses"]))
+    p95 = run["latencies"][int(len(run["latencies"]) * 0.95)]
+    assert p95 <= 0.5, f"/api/hashtags p95 {p95:.3f} s with {PAGES} pages open"
+    updates = run["updates"]
+    assert min(updates) >= 3, f"every page got live updates: {sorted(updates)[:10]}... {sorted(updates)[-3:]}"
+    assert set(run["fetched"]) == {200}, run["fetched"]
+    event = run["carried"][-1]
+    assert {"posts_counted", "newest_event_ms", "last_update", "hashtags", "unigrams", "trending", "timeline"} <= set(event)
+    assert event["timeline"]["minutes"] == 60 and len(event["timeline"]["series"]) == 5
+    assert len(event["hashtags"]) > 0 and {"hashtag", "count"} == set(event["hashtags"][0])
+    # the database was asked for the timeline at most once per cached answer (1 s), however many pages asked
+    asked = _metric(run["after"], "api_cache_total", path="/api/timeline", result="miss") - \
+        _metric(run["before"], "api_cache_total", path="/api/timeline", result="miss")
+    served = _metric(run["after"], "api_cache_total", path="/api/timeline", result="hit") - \
+        _metric(run["before"], "api_cache_total", path="/api/timeline", result="hit")
+    print(f"{PAGES} pages: updates per page {min(updates)}-{max(updates)}, /api/hashtags p95 {p95 * 1000:.0f} ms, "
+          f"timeline answered {served + asked:.0f} times from {asked:.0f} queries")
+    assert served >= PAGES // 10 * 3
+    assert asked <= SECONDS + 5, f"{asked} timeline queries for {served + asked} requests"
+
+
+def test_one_stream_too_many_gets_a_clear_503(stack):
+    """The cap (API_MAX_STREAMS, 2,000 by default) is checked with a small one on a test server of the API."""
+    from fastapi.testclient import TestClient
+
+    from api.main import app
+
+    with TestClient(app) as client:
+        app.state.broadcast.max_streams = 0
+        r = client.get("/api/stream")
+    assert r.status_code == 503
+    assert r.json() == {"detail": "too many live streams open (0); try again later"}
+    assert r.headers["retry-after"] == "30"
