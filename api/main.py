@@ -22,12 +22,13 @@ async def lifespan(app: FastAPI):
                                    # a connection broken by a database restart is replaced, not handed out
                                    check=AsyncConnectionPool.check_connection) as pool:
         app.state.pool = pool
-        app.state.broadcast = Broadcast(settings.max_streams)
-        app.state.broadcast.start(pool, settings.stream_poll_seconds)
+        # this run's own: a second run of the app in the process (a test's) replaces app.state's
+        broadcast = app.state.broadcast = Broadcast(settings.max_streams)
+        broadcast.start(pool, settings.stream_poll_seconds)
         monitor.start()
         yield
         monitor.stop()
-        await app.state.broadcast.stop()
+        await broadcast.stop()
     stats.close()
 
 

@@ -149,3 +149,16 @@ def test_the_page_runs_no_inline_script():
     html = (REPO / "web" / "static" / "index.html").read_text()
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
     assert re.findall(r"\son[a-z]+\s*=", html) == [] and "style=" not in html
+
+
+def test_one_live_stream_too_many_gets_a_clear_503(client):
+    """The cap (API_MAX_STREAMS, 2,000 by default), checked with a cap of 0."""
+    broadcast = client.app.state.broadcast
+    cap, broadcast.max_streams = broadcast.max_streams, 0
+    try:
+        r = client.get("/api/stream")
+    finally:
+        broadcast.max_streams = cap
+    assert r.status_code == 503
+    assert r.json() == {"detail": "too many live streams open (0); try again later"}
+    assert r.headers["retry-after"] == "30"

@@ -88,5 +88,9 @@ def test_a_restart_reuses_the_command_line_of_the_process_it_replaces(controller
     svc.start(restart=True)
     second = stackctl.running_pid("crasher")
     assert second != first
-    args = Path(f"/proc/{second}/cmdline").read_bytes().split(b"\0")[:-1]
+    for _ in range(50):  # a process just forked may not have exec'd yet (empty or the parent's command line)
+        args = Path(f"/proc/{second}/cmdline").read_bytes().split(b"\0")[:-1]
+        if args and args[-1] == b"worked-out-argument":
+            break
+        time.sleep(0.1)
     assert args[-1] == b"worked-out-argument" and b"execv" not in b" ".join(args)  # the JVM's, not the script's
