@@ -100,7 +100,7 @@ class PasswordCatcher:
         conn.settimeout(10)
         while True:  # SSL / GSS encryption requests first: refused ("N")
             length, code = struct.unpack("!ii", _read(conn, 8))
-            rest = _read(conn, length - 8)
+            _read(conn, length - 8)  # the request's parameters: not needed
             if code in (80877103, 80877104):
                 conn.sendall(b"N")
                 continue
@@ -113,7 +113,6 @@ class PasswordCatcher:
             password = None
         self.passwords.append(password)
         self.got.set()
-        del rest
 
     def close(self) -> None:
         self.server.close()
