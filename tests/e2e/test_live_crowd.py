@@ -99,12 +99,23 @@ async def _crowd() -> dict:
             "fetched": fetched, "before": before, "after": after}
 
 
+def _wait_until_counting(timeout: float = 60) -> None:
+    """Until the pipeline counts the producer's posts: the pages count live updates,
+    and right after a stack start the first posts take a few seconds to be counted."""
+    first = httpx.get(f"{API}/api/stats", timeout=10).json()["posts_counted"]
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{API}/api/stats", timeout=10).json()["posts_counted"] < first + 300:
+        assert time.monotonic() < deadline, f"the pipeline counted nothing new in {timeout:.0f} s"
+        time.sleep(0.5)
+
+
 def test_a_thousand_open_pages_while_posts_flow(stack):
     # a seed of its own: the default one's posts were counted before (the pipeline drops a repeated id)
     producer = subprocess.Popen([sys.executable, "-m", "producer.cli", "synthetic", "--count", str(300 * (SECONDS + 10)),
                                  "--rate", "300", "--start", "now", "--seed", str(random.randrange(1, 2**31))], cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        _wait_until_counting()
         run = asyncio.run(_crowd())
     finally:
         producer.kill()
