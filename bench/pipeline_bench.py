@@ -9,7 +9,7 @@ baselines on the same machine and the same posts, a soak, a JobManager kill.
 Needs the stack running (`make up`); adds its posts (fresh ids) to the stack's
 data. Prints progress and numbers, and writes bench/results/pipeline_bench.{json,md,png}
 (a soak run replaces only the soak section of an earlier result, a throughput
-run keeps an earlier soak section: each section carries its date). Asserts
+run only the data modes it measured: each section carries its date). Asserts
 nothing about time; the Markdown marks each of issue 12's goals met or missed.
 
 Data (`--data`, repeatable): `synthetic`, the project's generator (~150 words,
@@ -486,7 +486,8 @@ def _n(v, unit=""):
 
 
 def merge(old: dict | None, new: dict) -> dict:
-    """A soak run replaces the soak section only; a throughput run keeps an earlier soak section."""
+    """A soak run replaces the soak section only; a throughput run replaces the data modes it
+    measured and keeps an earlier run's others, and an earlier soak section (each carries its date)."""
     if not old:
         return new
     if new.get("soak") and not new.get("throughput"):
@@ -494,9 +495,10 @@ def merge(old: dict | None, new: dict) -> dict:
         merged["soak"] = new["soak"]
         merged.setdefault("machine", new["machine"])
         return merged
+    merged = {**new, "throughput": {**old.get("throughput", {}), **new.get("throughput", {})}}
     if old.get("soak") and "soak" not in new:
-        return {**new, "soak": old["soak"]}
-    return new
+        merged["soak"] = old["soak"]
+    return merged
 
 
 def report(result: dict) -> str:

@@ -131,6 +131,12 @@ class ResumeDetector:
         self.job_base: int | None = None
         self.resumed: float | None = None
 
+    @property
+    def base(self) -> int | None:
+        """The count that counting resumed from: the plateau, or the count when the new job was seen
+        running (there is no plateau when the job is back before the count sat still for `quiet`)."""
+        return self.plateau if self.plateau is not None else self.job_base
+
     def feed(self, t: float, n: int, job_running: bool = False) -> float | None:
         if self.resumed is not None:
             return self.resumed
@@ -205,7 +211,7 @@ def jm_kill(conn, posts, rate: float, warmup: float = 15, after: float = 10, tim
             n = detect.last_value
         series.append((round(t, 2), n))
         resumed = detect.feed(t, n, job_running is not None)
-        if flowing is None and detect.plateau is not None and n >= detect.plateau + rate:
+        if flowing is None and resumed is not None and n >= detect.base + rate:
             flowing = t  # a second's worth of posts counted again: the stream flows, not a trickle
         if t >= next_rest:
             next_rest = t + 1

@@ -22,15 +22,20 @@ SET 'parallelism.default' = '2';
 -- and checkpoints can be rare: each one flushes RocksDB's memory tables to new
 -- files (every second, that made the state's reads 40 % dearer).
 SET 'execution.checkpointing.interval' = '10s';
--- Fewer, larger updates from the aggregations (each key once per batch), and
--- a local pre-aggregation before the shuffle by key. A task takes a checkpoint
--- barrier only between batches: 5,000 rows keep that wait under a second.
+-- Fewer, larger updates from the aggregations (each key once per batch). A
+-- task takes a checkpoint barrier only between batches: 5,000 rows keep that
+-- wait under a second.
 SET 'table.exec.mini-batch.enabled' = 'true';
 SET 'table.exec.mini-batch.allow-latency' = '500ms';
 SET 'table.exec.mini-batch.size' = '5000';
 -- Plan the deduplication once for every output (each branch would otherwise
 -- get its own copy: three deduplications per post).
 SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
+-- No local pre-aggregation before the shuffle by key (Flink's default with
+-- mini-batches): at each checkpoint, every pre-aggregating task first sent its
+-- whole batch on, waiting for room downstream, and held every barrier behind it
+-- up (checkpoints at full speed p99 2.1-2.7 s with it, 0.9-1.7 s without).
+SET 'table.optimizer.agg-phase-strategy' = 'ONE_PHASE';
 -- Default idle-state retention: what the deduplication remembers (post ids).
 -- The aggregations below set their own with STATE_TTL hints.
 SET 'table.exec.state.ttl' = '36 h';

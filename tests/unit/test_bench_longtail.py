@@ -175,12 +175,25 @@ def test_resume_detector_after_a_jobmanager_kill():
     d = ResumeDetector(at_kill=1000)
     samples = [(0.5, 1000), (1.0, 1400), (1.5, 1400)] + [(2 + i * 0.5, 1400) for i in range(60)] + [(33.0, 1900)]
     got = [d.feed(t, n) for t, n in samples]
-    assert d.plateau == 1400 and got[-1] == 33.0 and all(g is None for g in got[:-1])
+    assert d.plateau == 1400 and d.base == 1400 and got[-1] == 33.0 and all(g is None for g in got[:-1])
     assert d.feed(34.0, 2500) == 33.0  # the first resumption stays
     # a job back before the count was flat for long: its first growth counts
     d = ResumeDetector(at_kill=1000)
     assert d.feed(1.0, 1200) is None and d.feed(2.0, 1200, job_running=True) is None
     assert d.feed(3.0, 1300, job_running=True) == 3.0
+    assert d.plateau is None and d.base == 1200  # what "a second's worth of posts counted again" counts from
     # never back: never resumed
     d = ResumeDetector(at_kill=1000)
     assert all(d.feed(t / 2, 1000) is None for t in range(200))
+
+
+def test_results_merge_keeps_what_a_run_did_not_measure():
+    from bench.pipeline_bench import merge
+
+    old = {"machine": {"date": "d1"}, "throughput": {"long-tail": {"n": 1}, "synthetic": {"n": 2}}, "soak": {"s": 1}}
+    # a long-tail run replaces long-tail only, keeps synthetic and the soak
+    new = merge(old, {"machine": {"date": "d2"}, "throughput": {"long-tail": {"n": 3}}})
+    assert new == {"machine": {"date": "d2"}, "throughput": {"long-tail": {"n": 3}, "synthetic": {"n": 2}}, "soak": {"s": 1}}
+    # a soak run replaces the soak only
+    assert merge(new, {"machine": {"date": "d3"}, "soak": {"s": 2}})["throughput"] == new["throughput"]
+    assert merge(None, {"throughput": {}}) == {"throughput": {}}
