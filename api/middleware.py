@@ -5,6 +5,7 @@ answers, which change at most once per Flink checkpoint anyway."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from prometheus_client import Counter, Histogram
@@ -12,7 +13,9 @@ from prometheus_client import Counter, Histogram
 REQUESTS = Counter("api_requests_total", "HTTP requests", ["route", "status"])
 LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["route"],
                     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
-CACHE = Counter("api_cache_total", "answers served from the response cache or computed (a miss)", ["path", "result"])
+CACHE = Counter("api_cache_total", "answers served from the response cache (a hit, or stale while the next is computed) "
+                "or computed (a miss)", ["path", "result"])
+log = logging.getLogger(__name__)
 
 
 class Metrics:
@@ -46,10 +49,15 @@ class ResponseCache:
     """Serves a GET answer of the given paths from memory for `seconds` after it
     was computed (per path and query string). 0 turns the cache off. While an
     answer is being computed, the same request waits for it instead of asking
-    the database too (every open page asks at once when the counts change)."""
+    the database too (every open page asks at once when the counts change).
+    An answer that expired less than `stale_seconds` ago is still served at once
+    while one request's worth of work computes the next in the background: no
+    request waits for the database when the answer turns over each second."""
 
-    def __init__(self, app, paths: set[str], seconds: float, max_entries: int = 10_000, max_bytes: int = 32 * 2**20):
-        self.app, self.paths, self.seconds = app, paths, seconds
+    def __init__(self, app, paths: set[str], seconds: float, stale_seconds: float = 5.0,
+                 max_entries: int = 10_000, max_bytes: int = 32 * 2**20):
+        self.app, self.paths, self.seconds, self.stale_seconds = app, paths, seconds, stale_seconds
+        self.refreshes: set[asyncio.Task] = set()  # references, or the loop may drop a running refresh
         # bounded: odd query strings must not grow it forever, in entries or in bytes
         # (every distinct query string is an entry; a 64 KiB one can echo back as much)
         self.max_entries, self.max_bytes = max_entries, max_bytes
@@ -79,13 +87,36 @@ class ResponseCache:
 
     async def _serve_cached(self, key: str, scope, send) -> bool:
         hit = self.entries.get(key)
-        if not hit or time.monotonic() - hit[0] >= self.seconds:
+        age = time.monotonic() - hit[0] if hit else float("inf")
+        if age >= self.seconds + self.stale_seconds:
             return False
-        CACHE.labels(scope["path"], "hit").inc()
+        if age < self.seconds:
+            CACHE.labels(scope["path"], "hit").inc()
+        else:  # expired lately: this answer now, the next one computed in the background
+            CACHE.labels(scope["path"], "stale").inc()
+            if key not in self.computing:
+                self._refresh(key, scope)
         scope["cached_route"] = scope["path"]
         await send({"type": "http.response.start", "status": 200, "headers": hit[1]})
         await send({"type": "http.response.body", "body": hit[2]})
         return True
+
+    def _refresh(self, key: str, scope) -> None:
+        """Computes the answer for key without a client waiting (one at a time per key)."""
+        done = self.computing[key] = asyncio.Event()
+
+        async def refresh() -> None:
+            try:
+                await self._compute(key, dict(scope), _no_body, _discard)
+            except Exception:  # no client to tell: logged; a later request computes it inline
+                log.exception("refreshing the cached answer of %s failed", key)
+            finally:
+                del self.computing[key]
+                done.set()
+
+        task = asyncio.get_running_loop().create_task(refresh())
+        self.refreshes.add(task)
+        task.add_done_callback(self.refreshes.discard)
 
     async def _compute(self, key: str, scope, receive, send) -> None:
         now = time.monotonic()
@@ -119,6 +150,14 @@ class ResponseCache:
             self.size = 0
         self.entries[key] = entry
         self.size += size
+
+
+async def _no_body() -> dict:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _discard(message) -> None:
+    pass
 
 
 # The page loads its scripts, styles and data from this origin only, is never

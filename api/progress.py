@@ -10,6 +10,7 @@ import threading
 import httpx
 
 from stack import progress
+from stack.common import http
 
 from .core.config import settings
 
@@ -43,7 +44,7 @@ def check(watch: progress.Watch) -> list[progress.Verdict]:
     """The Flink job, and each sink connector with the topics Kafka Connect says it reads."""
     verdicts = [watch.check(progress.flink_stage(flink_url=settings.flink_url))]
     try:
-        info = httpx.get(f"{settings.connect_url}/connectors", params={"expand": "info"}, timeout=3).json()
+        info = http.get(f"{settings.connect_url}/connectors", params={"expand": "info"}, timeout=3).json()
         sinks = [progress.sink_stage(name, c["info"]["config"]["topics"].split(","))
                  for name, c in sorted(info.items()) if c["info"]["config"].get("topics")]
     except (httpx.HTTPError, KeyError, ValueError, AttributeError) as e:

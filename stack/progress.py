@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from .common import FLINK_URL
+from .common import FLINK_URL, http
 from .pipeline import ACTIVE, JOB_PREFIX
 
 SOURCE_TOPIC = "tweets"
@@ -57,12 +57,12 @@ def job_progressed_at(flink_url: str, job_prefix: str, timeout: float = 3.0) -> 
     """When the pipeline's Flink job last completed a checkpoint (else when it
     started), in epoch seconds; None when no such job is live or Flink does not answer."""
     try:
-        jobs = httpx.get(f"{flink_url}/jobs/overview", timeout=timeout).json()["jobs"]
+        jobs = http.get(f"{flink_url}/jobs/overview", timeout=timeout).json()["jobs"]
         live = [j for j in jobs if j["state"] in ACTIVE and re.fullmatch(re.escape(job_prefix) + r"-v\d+", j["name"])]
         if not live:
             return None
         job = max(live, key=lambda j: j["start-time"])
-        latest = httpx.get(f"{flink_url}/jobs/{job['jid']}/checkpoints", timeout=timeout).json().get("latest") or {}
+        latest = http.get(f"{flink_url}/jobs/{job['jid']}/checkpoints", timeout=timeout).json().get("latest") or {}
     except (httpx.HTTPError, KeyError, ValueError):
         return None
     completed = (latest.get("completed") or {}).get("latest_ack_timestamp") or 0
@@ -191,7 +191,7 @@ class Watch:
                    for (t, p) in ends if ends[(t, p)] > committed[(t, p)])
 
 
-def connector_states(connect_url: str, client=httpx, timeout: float = 5.0) -> dict[str, str]:
+def connector_states(connect_url: str, client=http, timeout: float = 5.0) -> dict[str, str]:
     """Connector name: the state of its first task that is not RUNNING, else the
     connector's own state (what the API, `make status` and the supervisor show)."""
     states = {}

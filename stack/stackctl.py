@@ -371,6 +371,8 @@ def provision_databases() -> None:
         for db, owner in ((SERVING_DB, "pipeline"), ("registry", "registry")):
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
                 conn.execute(f"CREATE DATABASE {db} OWNER {owner}")
+    with pg_connect(db=SERVING_DB) as conn:  # an extension is the superuser's to create
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     with pg_connect("pipeline", "pipeline_db_password", SERVING_DB) as conn:
         for script in sorted((REPO / "db").glob("*.sql")):
             conn.execute(script.read_text())

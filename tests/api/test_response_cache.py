@@ -127,3 +127,67 @@ def test_after_an_error_answer_the_waiting_requests_are_answered_each_by_its_own
     asyncio.run(main())
     assert statuses.count(503) == 1 and statuses.count(200) == 4
     assert len(calls) == 5
+
+
+def test_an_answer_just_expired_is_served_at_once_while_one_refresh_computes_the_next():
+    """When the answer turns over (every second), no request waits for the database: the
+    expired answer is served while one computation runs in the background; the next
+    requests get its result. An answer older than the stale window is computed inline."""
+    state = {"counts": b"v1"}
+    gate = asyncio.Event()
+    gate.set()
+    calls = 0
+
+    async def app(scope, receive, send):
+        nonlocal calls
+        calls += 1
+        body = state["counts"]
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    cache = ResponseCache(app, paths={"/x"}, seconds=0.05, stale_seconds=0.5)
+    get = getter(cache)
+
+    async def main():
+        assert await get() == b"v1"
+        await asyncio.sleep(0.06)               # expired, within the stale window
+        state["counts"] = b"v2"
+        gate.clear()                            # the database is slow to answer
+        during = await asyncio.wait_for(asyncio.gather(*(get() for _ in range(100))), timeout=1)
+        assert calls == 2                       # one refresh, started by the first of them
+        gate.set()
+        await asyncio.gather(*cache.refreshes)
+        after = await get()
+        state["counts"] = b"v3"
+        await asyncio.sleep(0.6)                # past the stale window: computed inline
+        late = await get()
+        return set(during), after, late
+
+    assert asyncio.run(main()) == ({b"v1"}, b"v2", b"v3")
+    assert calls == 3
+
+
+def test_a_refresh_that_fails_keeps_the_stale_answer_and_the_next_request_tries_again():
+    calls = []
+
+    async def app(scope, receive, send):
+        calls.append(1)
+        status = 503 if len(calls) == 2 else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"answer %d" % len(calls)})
+
+    cache = ResponseCache(app, paths={"/x"}, seconds=0.05, stale_seconds=5)
+    get = getter(cache)
+
+    async def main():
+        first = await get()
+        await asyncio.sleep(0.06)
+        stale = await get()                     # served; its refresh gets a 503 (not kept)
+        await asyncio.gather(*cache.refreshes)
+        again = await get()                     # still the old answer; a new refresh (200)
+        await asyncio.gather(*cache.refreshes)
+        return first, stale, again, await get()
+
+    assert asyncio.run(main()) == (b"answer 1", b"answer 1", b"answer 1", b"answer 3")
+    assert len(calls) == 3
