@@ -9,6 +9,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,47 @@ def test_maven_as_the_install_runs_it_refuses_an_artifact_whose_checksum_does_no
     lenient = subprocess.run(["mvn", "-B", "-q", *resolve], capture_output=True, text=True, timeout=300)
     assert lenient.returncode == 0, lenient.stdout + lenient.stderr
     assert cached.exists()
+
+
+def _wheel(folder: Path) -> Path:
+    """A minimal pure-Python wheel, built here (no index needed)."""
+    import zipfile
+
+    info = "tampered_pkg-1.0.dist-info"
+    files = {
+        "tampered_pkg/__init__.py": "",
+        f"{info}/METADATA": "Metadata-Version: 2.1\nName: tampered-pkg\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    folder.mkdir()
+    wheel = folder / "tampered_pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return wheel
+
+
+def test_pip_as_the_install_runs_it_refuses_a_package_whose_hash_does_not_match(tmp_path):
+    """stack/install.sh's `pip install --require-hashes -r <lock>`, pointed at a local folder
+    instead of PyPI and installing into a folder of its own: a wheel whose SHA-256 is not
+    the locked one is refused and nothing is installed; the right hash installs it."""
+    wheel = _wheel(tmp_path / "wheels")
+    real = hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+    def install(sha256: str) -> subprocess.CompletedProcess:
+        lock = tmp_path / "requirements.lock"
+        lock.write_text(f"tampered-pkg==1.0 \\\n    --hash=sha256:{sha256}\n")
+        target = tmp_path / f"target-{sha256[:8]}"
+        return subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--require-hashes", "-r", str(lock),
+                               "--no-index", "--find-links", str(wheel.parent), "--target", str(target),
+                               "--disable-pip-version-check"], capture_output=True, text=True, timeout=120)
+
+    refused = install("0" * 64)
+    assert refused.returncode != 0
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE" in refused.stderr, refused.stderr
+    assert f"Expected sha256 {'0' * 64}" in refused.stderr and f"Got        {real}" in refused.stderr
+    assert not (tmp_path / f"target-{'0' * 8}" / "tampered_pkg").exists()
+    taken = install(real)
+    assert taken.returncode == 0, taken.stderr
+    assert (tmp_path / f"target-{real[:8]}" / "tampered_pkg" / "__init__.py").exists()
