@@ -378,6 +378,14 @@ def provision_databases() -> None:
             conn.execute(script.read_text())
 
 
+def kraft_cluster_id() -> str:
+    """A random KRaft cluster id (16 bytes, URL-safe base64, as Kafka's own), never
+    starting with "-": StorageTool would read such an id as an option and fail."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
+
+
 def format_kafka() -> None:
     logdir = DATA / "kafka"
     if (logdir / "meta.properties").exists():
@@ -386,7 +394,7 @@ def format_kafka() -> None:
     logdir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [java(), "-cp", str(DIST / "kafka" / "libs" / "*"), "kafka.tools.StorageTool", "format",
-         "-t", base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="), "-c", str(CONF / "kafka" / "server.properties")],
+         "-t", kraft_cluster_id(), "-c", str(CONF / "kafka" / "server.properties")],
         cwd=HOME, check=True, stdout=subprocess.DEVNULL,
         env=service_env() | {"KAFKA_LOG4J_OPTS": ""},
     )

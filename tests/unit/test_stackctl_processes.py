@@ -94,3 +94,19 @@ def test_a_restart_reuses_the_command_line_of_the_process_it_replaces(controller
             break
         time.sleep(0.1)
     assert args[-1] == b"worked-out-argument" and b"execv" not in b" ".join(args)  # the JVM's, not the script's
+
+
+def test_a_kraft_cluster_id_never_starts_with_a_dash(monkeypatch):
+    """One random id in 64 began with "-" (seen: -BUf_LmbQEiey1ytVsr50g), which Kafka's
+    StorageTool read as an option: `make up` failed on a fresh data folder."""
+    import base64
+    import uuid
+
+    dashed = uuid.UUID(bytes=bytes([0xF8]) + bytes(15))  # URL-safe base64 of 0xF8...: "-A..."
+    assert base64.urlsafe_b64encode(dashed.bytes).decode().startswith("-")
+    plain = uuid.UUID(int=1)
+    drawn = iter([dashed, dashed, plain])
+    monkeypatch.setattr(stackctl.uuid, "uuid4", lambda: next(drawn))
+    cluster_id = stackctl.kraft_cluster_id()
+    assert cluster_id == base64.urlsafe_b64encode(plain.bytes).decode().rstrip("=")
+    assert len(cluster_id) == 22 and len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
