@@ -78,12 +78,11 @@ class ResponseCache:
                 return
             # that answer was not kept (an error): this request makes its own
             return await self._compute(key, scope, receive, send)
-        done = self.computing[key] = asyncio.Event()
+        release = self._claim(key)
         try:
             await self._compute(key, scope, receive, send)
         finally:
-            del self.computing[key]
-            done.set()
+            release()
 
     async def _serve_cached(self, key: str, scope, send) -> bool:
         hit = self.entries.get(key)
@@ -101,9 +100,20 @@ class ResponseCache:
         await send({"type": "http.response.body", "body": hit[2]})
         return True
 
+    def _claim(self, key: str):
+        """Marks key as being computed, so that its requests wait instead of computing
+        too (at once, before any await); the function returned ends that."""
+        done = self.computing[key] = asyncio.Event()
+
+        def release() -> None:
+            del self.computing[key]
+            done.set()
+
+        return release
+
     def _refresh(self, key: str, scope) -> None:
         """Computes the answer for key without a client waiting (one at a time per key)."""
-        done = self.computing[key] = asyncio.Event()
+        release = self._claim(key)
 
         async def refresh() -> None:
             try:
@@ -111,8 +121,7 @@ class ResponseCache:
             except Exception:  # no client to tell: logged; a later request computes it inline
                 log.exception("refreshing the cached answer of %s failed", key)
             finally:
-                del self.computing[key]
-                done.set()
+                release()
 
         task = asyncio.get_running_loop().create_task(refresh())
         self.refreshes.add(task)

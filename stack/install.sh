@@ -44,9 +44,10 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 # Every package pinned with its hashes in requirements-dev.lock (`make lock`
-# writes it; the images install requirements.lock, the same without the tests'): a file whose hash does not match is refused. The project itself is then
-# installed on top, without dependencies and without fetching a build backend
-# (setuptools is in the lock).
+# writes it; the images install requirements.lock, the same without the
+# tests'): a file whose hash does not match is refused. The project itself is
+# then installed on top, without dependencies and without fetching a build
+# backend (setuptools is in the lock).
 if ! fresh python "$repo/pyproject.toml" "$repo/requirements-dev.lock"; then
   step "pip install --require-hashes -r requirements-dev.lock; pip install -e . (no dependencies)"
   "$venv/bin/pip" install -q --require-hashes -r "$repo/requirements-dev.lock"

@@ -246,8 +246,7 @@ async def stream(request: Request):
     """Server-sent events: an `update` event whenever the counts change, carrying posts
     counted, newest event, last update and what the page shows by default (the top 20
     hashtags and words of all time, the top 10 trending, the last 60 minutes of the top 5
-    hashtags), and a comment every 15 s to
-    keep the connection open. One poller serves every stream (api/broadcast.py)."""
+    hashtags), and a comment every 15 s to keep the connection open. One poller serves every stream (api/broadcast.py)."""
     broadcast = request.app.state.broadcast
     queue = broadcast.open()
     if queue is None:

@@ -15,9 +15,9 @@ import sys
 import time
 
 import httpx
-import psycopg
 
-from tests.conftest import REPO, secret
+from stack.common import SERVING_DB, pg_connect
+from tests.conftest import REPO
 
 API = "http://127.0.0.1:8000"
 PAGES = 1000
@@ -102,24 +102,21 @@ async def _crowd() -> dict:
 
 def _api_statements() -> int:
     """Statements PostgreSQL executed for the API's role (pg_stat_statements, in the serving database)."""
-    with psycopg.connect(host="127.0.0.1", port=5432, dbname="tweetstream", user="postgres",
-                         password=secret("postgres_password"), autocommit=True) as conn:
+    with pg_connect(db=SERVING_DB) as conn:
         return conn.execute("SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s "
                             "JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'api_reader'").fetchone()[0]
 
 
-def _wait_until_quiet(quiet: float = 3, timeout: float = 60) -> None:
+def _wait_until_quiet(conn, quiet: float = 3, timeout: float = 60) -> None:
     """Until the posts counted stop changing for `quiet` seconds (the producer's last posts counted)."""
-    with psycopg.connect(host="127.0.0.1", port=5432, dbname="tweetstream", user="api_reader",
-                         password=secret("api_db_password"), autocommit=True) as conn:
-        last, since, deadline = None, time.monotonic(), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            posts = conn.execute("SELECT posts FROM post_stats WHERE stat = 'all'").fetchone()
-            if posts != last:
-                last, since = posts, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.5)
+    last, since, deadline = None, time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        posts = conn.execute("SELECT posts FROM post_stats WHERE stat = 'all'").fetchone()
+        if posts != last:
+            last, since = posts, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.5)
 
 
 def _wait_until_counting(timeout: float = 60) -> None:
@@ -132,7 +129,7 @@ def _wait_until_counting(timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
-def test_a_thousand_open_pages_while_posts_flow(stack):
+def test_a_thousand_open_pages_while_posts_flow(reader_db):
     # a seed of its own: the default one's posts were counted before (the pipeline drops a repeated id)
     producer = subprocess.Popen([sys.executable, "-m", "producer.cli", "synthetic", "--count", str(300 * (SECONDS + 10)),
                                  "--rate", "300", "--start", "now", "--seed", str(random.randrange(1, 2**31))], cwd=REPO,
@@ -145,7 +142,7 @@ def test_a_thousand_open_pages_while_posts_flow(stack):
     finally:
         producer.kill()
         producer.wait()
-        _wait_until_quiet()  # the next test reads counts that must not move under it
+        _wait_until_quiet(reader_db)  # the next test reads counts that must not move under it
     assert set(run["statuses"]) == {200}, sorted(set(run["statuses"]))
     p95 = run["latencies"][int(len(run["latencies"]) * 0.95)]
     assert p95 <= 0.5, f"/api/hashtags p95 {p95:.3f} s with {PAGES} pages open"
