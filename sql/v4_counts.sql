@@ -46,12 +46,12 @@ SET 'table.local-time-zone' = 'UTC';
 SET 'pipeline.object-reuse' = 'true';
 
 -- The counting rules in one pass over each post (stack/flink/tokenizer, Java):
--- tokens(text, stopwords) gives the post's hashtags (kind 'hashtag') and words
--- ('word') as an array of (kind, token) rows. It is computed once per post, in
--- the view every count reads; each count unnests the array.
+-- tokens(text, stopwords) gives the post's hashtags and words as a row of two
+-- arrays, (hashtags, words). It is computed once per post, in the view every
+-- count reads; the counts by hashtag or word unnest the arrays.
 CREATE TEMPORARY FUNCTION tokens AS 'io.github.tweetstream.flink.tokenizer.Tokens';
--- top_words(word, k): the k most used words of a group with their exact counts,
--- as a JSON object (the same jar).
+-- top_words(words, k): over the word arrays of a group's posts, the k most used
+-- words with their exact counts, as a JSON object (the same jar).
 CREATE TEMPORARY FUNCTION top_words AS 'io.github.tweetstream.flink.tokenizer.TopWords';
 -- top_counts(word, count, k): the same, from a table of running counts.
 CREATE TEMPORARY FUNCTION top_counts AS 'io.github.tweetstream.flink.tokenizer.TopCounts';
@@ -274,19 +274,24 @@ FROM (
 )
 WHERE copy_number = 1;
 
--- Hashtags and words, one row each (kind 'hashtag' or 'word'), tokenized once.
+-- Each post's hashtags and words, tokenized once: one row per post.
 CREATE TEMPORARY VIEW post_token_lists AS
 SELECT minute_ms, tokens(`text`, '${STOPWORDS}') AS toks FROM unique_posts;
 
-CREATE TEMPORARY VIEW post_tokens AS
-SELECT t.kind, t.token, p.minute_ms
-FROM post_token_lists p CROSS JOIN UNNEST(p.toks) AS t (kind, token);
+-- One row per hashtag, one row per word.
+CREATE TEMPORARY VIEW post_hashtags AS
+SELECT p.minute_ms, h.hashtag
+FROM post_token_lists p CROSS JOIN UNNEST(p.toks.hashtags) AS h (hashtag);
+
+CREATE TEMPORARY VIEW post_words AS
+SELECT w.word
+FROM post_token_lists p CROSS JOIN UNNEST(p.toks.words) AS w (word);
 
 -- Every word's all-time count (kept in the job's state, never expires; only
 -- the most used are written out, below).
 CREATE TEMPORARY VIEW word_counts AS
-SELECT /*+ STATE_TTL('t' = '0') */ 'all' AS `scope`, token AS word, COUNT(*) AS n
-FROM post_tokens t WHERE kind = 'word' GROUP BY token;
+SELECT /*+ STATE_TTL('w' = '0') */ 'all' AS `scope`, word, COUNT(*) AS n
+FROM post_words w GROUP BY word;
 
 -- ---------------------------------------------------------------- the job
 -- All-time counts never expire (STATE_TTL 0). A per-minute count keeps its
@@ -317,7 +322,7 @@ BEGIN
   WHERE reject_reason IS NOT NULL;
 
   INSERT INTO hashtag_counts
-  SELECT /*+ STATE_TTL('t' = '0') */ token, COUNT(*) FROM post_tokens t WHERE kind = 'hashtag' GROUP BY token;
+  SELECT /*+ STATE_TTL('h' = '0') */ hashtag, COUNT(*) FROM post_hashtags h GROUP BY hashtag;
 
   -- The 1,000 most used words of all time (ties by word), exact counts.
   INSERT INTO unigram_tops
@@ -325,12 +330,12 @@ BEGIN
   FROM word_counts c GROUP BY `scope`;
 
   INSERT INTO hashtag_minute_counts
-  SELECT /*+ STATE_TTL('t' = '25 h') */ minute_ms, token, COUNT(*)
-  FROM post_tokens t WHERE kind = 'hashtag' GROUP BY minute_ms, token;
+  SELECT /*+ STATE_TTL('h' = '25 h') */ minute_ms, hashtag, COUNT(*)
+  FROM post_hashtags h GROUP BY minute_ms, hashtag;
 
-  -- The 1,000 most used words of each minute (ties by word), exact counts.
-  -- Change the 1000 here to keep more or fewer.
+  -- The 1,000 most used words of each minute (ties by word), exact counts,
+  -- from each post's word array whole. Change the 1000 here to keep more or fewer.
   INSERT INTO unigram_minute_tops
-  SELECT /*+ STATE_TTL('t' = '25 h') */ minute_ms, top_words(token, 1000)
-  FROM post_tokens t WHERE kind = 'word' GROUP BY minute_ms;
+  SELECT /*+ STATE_TTL('p' = '25 h') */ minute_ms, top_words(p.toks.words, 1000)
+  FROM post_token_lists p GROUP BY minute_ms;
 END;

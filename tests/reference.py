@@ -74,7 +74,7 @@ def count_per_minute(posts: Iterable[dict], tokens) -> Counter:
     return Counter((minute(p["created_at"]), t) for p in unique(posts) for t in tokens(p["text"]))
 
 
-WORDS_PER_MINUTE = 1000  # the k of top_words(word, k) in sql/v*_counts.sql
+WORDS_PER_MINUTE = 1000  # the k of top_words(words, k) in sql/v*_counts.sql
 WORDS_ALL_TIME = 1000  # the k of top_counts(word, n, k) in sql/v*_counts.sql
 
 

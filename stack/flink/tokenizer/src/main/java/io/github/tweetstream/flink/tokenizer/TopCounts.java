@@ -1,8 +1,9 @@
 package io.github.tweetstream.flink.tokenizer;
 
-import java.util.HashMap;
 import java.util.Map;
 
+import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
+import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.functions.AggregateFunction;
@@ -27,16 +28,15 @@ import org.apache.flink.table.functions.AggregateFunction;
  * higher count. An update's retraction of the previous count changes nothing:
  * the new count follows it.
  */
-// The accumulator is an opaque (RAW) Java object (see TopWords).
-@FunctionHint(accumulator = @DataTypeHint(value = "RAW", bridgedTo = TopCounts.Best.class),
+// The accumulator is an opaque (RAW) Java object written by BestSerializer (see TopWords).
+@FunctionHint(accumulator = @DataTypeHint(value = "RAW", bridgedTo = TopCounts.Best.class,
+        rawSerializer = TopCounts.BestSerializer.class),
         output = @DataTypeHint("STRING"))
 public class TopCounts extends AggregateFunction<String, TopCounts.Best> {
 
     /** The accumulator: the k best keys with their counts. */
-    public static class Best {
-        public Map<String, Long> counts = new HashMap<>();
-        public int k;
-        /** The weakest kept key, or null when unknown (found again on demand). */
+    public static class Best extends CountMaps.Accumulator {
+        /** The weakest kept key, or null when unknown (found again on demand; not written to state). */
         public String weakest;
     }
 
@@ -104,5 +104,25 @@ public class TopCounts extends AggregateFunction<String, TopCounts.Best> {
     private static int weaker(String a, long na, String b, long nb) {
         int byCount = Long.compare(na, nb);
         return byCount != 0 ? byCount : TopWords.compareCodePoints(b, a);
+    }
+
+    /** Writes a {@link Best} into the job's state ({@link CountMaps}). */
+    public static final class BestSerializer extends CountMaps.Serializer<Best> {
+        @Override
+        public Best createInstance() {
+            return new Best();
+        }
+
+        @Override
+        public TypeSerializerSnapshot<Best> snapshotConfiguration() {
+            return new Snapshot();
+        }
+
+        /** No configuration to remember: the format is fixed. */
+        public static final class Snapshot extends SimpleTypeSerializerSnapshot<Best> {
+            public Snapshot() {
+                super(BestSerializer::new);
+            }
+        }
     }
 }

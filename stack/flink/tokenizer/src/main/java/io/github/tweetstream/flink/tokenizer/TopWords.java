@@ -1,18 +1,19 @@
 package io.github.tweetstream.flink.tokenizer;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
 
+import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
+import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.functions.AggregateFunction;
 
 /**
- * {@code top_words(word, k)}: the k most used words of a group (in the
- * pipeline: of one minute) with their exact counts, as a JSON object
+ * {@code top_words(words, k)}: over the word arrays of a group's posts (in the
+ * pipeline: of one minute), the k most used words with their exact counts, as a JSON object
  * {@code {"word": count, ...}}, most used first, ties by word (code-point
  * order), at most k entries.
  *
@@ -20,18 +21,19 @@ import org.apache.flink.table.functions.AggregateFunction;
  * record and one database row per (minute, word), and on text with a long-tail
  * vocabulary most words of a minute are used once: 5.5 new rows per post. Here
  * a minute is one state entry (its words and exact counts) and one record per
- * update, whose size is bounded by k: what the windows can show.
+ * update, whose size is bounded by k: what the windows can show. It takes a
+ * post's words as one array: one row per post reaches it, not one per word.
  */
 // The accumulator is an opaque (RAW) Java object: as a structured type, Flink
 // would convert the whole map to its internal format and back for every word.
-@FunctionHint(accumulator = @DataTypeHint(value = "RAW", bridgedTo = TopWords.Counts.class),
+// It is written to state by CountsSerializer (not Kryo, Flink's default).
+@FunctionHint(accumulator = @DataTypeHint(value = "RAW", bridgedTo = TopWords.Counts.class,
+        rawSerializer = TopWords.CountsSerializer.class),
         output = @DataTypeHint("STRING"))
 public class TopWords extends AggregateFunction<String, TopWords.Counts> {
 
     /** The accumulator: every word of the group with its exact count. */
-    public static class Counts {
-        public Map<String, Long> counts = new HashMap<>();
-        public int k;
+    public static class Counts extends CountMaps.Accumulator {
     }
 
     @Override
@@ -39,22 +41,30 @@ public class TopWords extends AggregateFunction<String, TopWords.Counts> {
         return new Counts();
     }
 
-    public void accumulate(Counts acc, String word, Integer k) {
-        if (word == null) {
-            return;
-        }
-        acc.counts.merge(word, 1L, Long::sum);
+    public void accumulate(Counts acc, String[] words, Integer k) {
         if (k != null) {
             acc.k = k;
+        }
+        if (words == null) {
+            return;
+        }
+        for (String word : words) {
+            if (word != null) {
+                acc.counts.merge(word, 1L, Long::sum);
+            }
         }
     }
 
     /** The deduplication's output is an updating table for the planner: a retracted row uncounts. */
-    public void retract(Counts acc, String word, Integer k) {
-        if (word == null) {
+    public void retract(Counts acc, String[] words, Integer k) {
+        if (words == null) {
             return;
         }
-        acc.counts.computeIfPresent(word, (w, n) -> n > 1 ? n - 1 : null);
+        for (String word : words) {
+            if (word != null) {
+                acc.counts.computeIfPresent(word, (w, n) -> n > 1 ? n - 1 : null);
+            }
+        }
     }
 
     public void merge(Counts acc, Iterable<Counts> others) {
@@ -136,5 +146,25 @@ public class TopWords extends AggregateFunction<String, TopWords.Counts> {
             }
         }
         return sb.append('"');
+    }
+
+    /** Writes a {@link Counts} into the job's state ({@link CountMaps}). */
+    public static final class CountsSerializer extends CountMaps.Serializer<Counts> {
+        @Override
+        public Counts createInstance() {
+            return new Counts();
+        }
+
+        @Override
+        public TypeSerializerSnapshot<Counts> snapshotConfiguration() {
+            return new Snapshot();
+        }
+
+        /** No configuration to remember: the format is fixed. */
+        public static final class Snapshot extends SimpleTypeSerializerSnapshot<Counts> {
+            public Snapshot() {
+                super(CountsSerializer::new);
+            }
+        }
     }
 }

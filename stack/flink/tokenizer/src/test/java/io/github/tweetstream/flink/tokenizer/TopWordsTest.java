@@ -13,7 +13,7 @@ class TopWordsTest {
         TopWords f = new TopWords();
         TopWords.Counts acc = f.createAccumulator();
         for (String w : words) {
-            f.accumulate(acc, w, k);
+            f.accumulate(acc, new String[] {w}, k);  // one post per word
         }
         return f.getValue(acc);
     }
@@ -41,14 +41,25 @@ class TopWordsTest {
     void retractAndMerge() {
         TopWords f = new TopWords();
         TopWords.Counts a = f.createAccumulator();
-        f.accumulate(a, "x", 5);
-        f.accumulate(a, "y", 5);
-        f.retract(a, "y", 5);
+        f.accumulate(a, new String[] {"x", "y"}, 5);
+        f.retract(a, new String[] {"y"}, 5);
         TopWords.Counts b = f.createAccumulator();
-        f.accumulate(b, "x", 5);
-        f.accumulate(b, "z", 5);
+        f.accumulate(b, new String[] {"x", "z"}, 5);
         f.merge(a, List.of(b));
         assertEquals("{\"x\":2,\"z\":1}", f.getValue(a));
+    }
+
+    @Test
+    void aPostsWordsCountOnceEachUse() {
+        TopWords f = new TopWords();
+        TopWords.Counts acc = f.createAccumulator();
+        f.accumulate(acc, new String[] {"b", "a", "b"}, 10);
+        f.accumulate(acc, new String[] {}, 10);
+        f.accumulate(acc, null, 10);
+        f.accumulate(acc, new String[] {"a", null, "c"}, 10);
+        assertEquals("{\"a\":2,\"b\":2,\"c\":1}", f.getValue(acc));
+        f.retract(acc, new String[] {"b", "a", "b"}, 10);
+        assertEquals("{\"a\":1,\"c\":1}", f.getValue(acc));
     }
 
     @Test
