@@ -106,20 +106,29 @@ public class TopWords extends AggregateFunction<String, TopWords.Counts> {
         return byCount != 0 ? byCount : compareCodePoints(b.getKey(), a.getKey());
     }
 
-    /** Code-point order (String.compareTo orders UTF-16 units, which differs above U+FFFF). */
+    /**
+     * Code-point order. String.compareTo orders UTF-16 units, which differs above
+     * U+FFFF: a surrogate (U+D800-DFFF) is below U+E000-FFFF as a unit, above it
+     * as a code point. So the first units that differ are compared with the
+     * surrogates moved above U+FFFF when both are U+D800 or higher.
+     */
     static int compareCodePoints(String a, String b) {
-        int i = 0;
-        int j = 0;
-        while (i < a.length() && j < b.length()) {
-            int ca = a.codePointAt(i);
-            int cb = b.codePointAt(j);
+        int n = Math.min(a.length(), b.length());
+        for (int i = 0; i < n; i++) {
+            char ca = a.charAt(i);
+            char cb = b.charAt(i);
             if (ca != cb) {
-                return Integer.compare(ca, cb);
+                if (ca >= 0xD800 && cb >= 0xD800) {
+                    return codePointRank(ca) - codePointRank(cb);
+                }
+                return ca - cb;
             }
-            i += Character.charCount(ca);
-            j += Character.charCount(cb);
         }
-        return Integer.compare(a.length() - i, b.length() - j);
+        return a.length() - b.length();
+    }
+
+    private static int codePointRank(char c) {
+        return c >= 0xE000 ? c - 0x800 : c + 0x2000;
     }
 
     static String toJson(List<Map.Entry<String, Long>> entries) {

@@ -2,7 +2,9 @@ package io.github.tweetstream.flink.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
 
 import org.junit.jupiter.api.Test;
 
@@ -35,6 +37,27 @@ class TopWordsTest {
         // U+FF5A (fullwidth z) sorts before U+1D41A in code points, after it in UTF-16 units
         assertEquals("{\"\uFF5A\":1,\"\uD835\uDC1A\":1}", run(5, "\uD835\uDC1A", "\uFF5A"));
         assertEquals("{\"\uFF5A\":1}", run(1, "\uD835\uDC1A", "\uFF5A"));
+    }
+
+    @Test
+    void compareCodePointsIsCodePointOrder() {
+        // BMP letters, the private-use and fullwidth ranges above the surrogates, and pairs above U+FFFF
+        String[] pieces = {"a", "z", "é", "\uE000", "\uFF5A", "\uFFFF", "\uD800\uDC00", "\uD835\uDC1A", "\uDBFF\uDFFF"};
+        Random random = new Random(7);
+        for (int i = 0; i < 20_000; i++) {
+            String a = randomText(random, pieces);
+            String b = randomText(random, pieces);
+            int want = Integer.signum(Arrays.compare(a.codePoints().toArray(), b.codePoints().toArray()));
+            assertEquals(want, Integer.signum(TopWords.compareCodePoints(a, b)), a + " vs " + b);
+        }
+    }
+
+    private static String randomText(Random random, String[] pieces) {
+        StringBuilder sb = new StringBuilder();
+        for (int n = random.nextInt(4); n > 0; n--) {
+            sb.append(pieces[random.nextInt(pieces.length)]);
+        }
+        return sb.toString();
     }
 
     @Test
