@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STACK   := $(PY) -m stack.stackctl
 FILE    ?= samples/posts.jsonl
 
-.PHONY: help install lock up down status logs reset replay connectors pipeline-apply pipeline-status bench test test-unit test-e2e test-faults
+.PHONY: help install lock up down status logs reset replay connectors pipeline-apply pipeline-status bench lint test test-unit test-e2e test-faults
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -44,7 +44,11 @@ replay:  ## send a replay file to the topic tweets: make replay FILE=path.jsonl
 bench: up  ## end-to-end benchmark (N=posts, default 1,000,000; DATA=long-tail or synthetic; SOAK=1 for the soak); results in bench/results/
 	@$(PY) -m bench.pipeline_bench $(if $(N),--posts $(N)) $(if $(DATA),--data $(DATA)) $(if $(SOAK),--soak)
 
-test-unit: install  ## fast tests, no services
+lint: install  ## ruff: lint and format check of every Python file (settings in pyproject.toml)
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+
+test-unit: lint  ## lint, then the fast tests (no services)
 	@$(PY) -m pytest -q tests/unit
 
 test-e2e: install  ## end-to-end tests on the real stack (started if needed)
@@ -53,5 +57,5 @@ test-e2e: install  ## end-to-end tests on the real stack (started if needed)
 test-faults: install  ## the long fault suite: kill -9 every service, 3 rounds, 300,000 posts (FAULT_POSTS, FAULT_ROUNDS)
 	@FAULT_POSTS=$${FAULT_POSTS:-300000} FAULT_ROUNDS=$${FAULT_ROUNDS:-3} $(PY) -m pytest -q -s tests/reliability
 
-test: install  ## everything CI runs
+test: lint  ## everything CI runs: lint, then every test
 	@$(PY) -m pytest -q tests

@@ -68,7 +68,9 @@ class Broadcast:
     async def _event(conn, row) -> str:
         posts, newest_ms, updated = row
         data = {
-            "posts_counted": posts, "newest_event_ms": newest_ms, "last_update": updated.isoformat(),
+            "posts_counted": posts,
+            "newest_event_ms": newest_ms,
+            "last_update": updated.isoformat(),
             # what the page shows before anyone picks another period
             "hashtags": [h.model_dump() for h in await top_hashtags(conn, 20, Window.all)],
             "unigrams": [w.model_dump() for w in await top_unigrams(conn, 20, Window.all)],

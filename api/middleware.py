@@ -11,10 +11,17 @@ import time
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter("api_requests_total", "HTTP requests", ["route", "status"])
-LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["route"],
-                    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
-CACHE = Counter("api_cache_total", "answers served from the response cache (a hit, or stale while the next is computed) "
-                "or computed (a miss)", ["path", "result"])
+LATENCY = Histogram(
+    "api_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+CACHE = Counter(
+    "api_cache_total",
+    "answers served from the response cache (a hit, or stale while the next is computed) or computed (a miss)",
+    ["path", "result"],
+)
 log = logging.getLogger(__name__)
 
 
@@ -54,8 +61,15 @@ class ResponseCache:
     while one request's worth of work computes the next in the background: no
     request waits for the database when the answer turns over each second."""
 
-    def __init__(self, app, paths: set[str], seconds: float, stale_seconds: float = 5.0,
-                 max_entries: int = 10_000, max_bytes: int = 32 * 2**20):
+    def __init__(
+        self,
+        app,
+        paths: set[str],
+        seconds: float,
+        stale_seconds: float = 5.0,
+        max_entries: int = 10_000,
+        max_bytes: int = 32 * 2**20,
+    ):
         self.app, self.paths, self.seconds, self.stale_seconds = app, paths, seconds, stale_seconds
         self.refreshes: set[asyncio.Task] = set()  # references, or the loop may drop a running refresh
         # bounded: odd query strings must not grow it forever, in entries or in bytes
@@ -172,9 +186,12 @@ async def _discard(message) -> None:
 # The page loads its scripts, styles and data from this origin only, is never
 # framed, and tells other sites nothing about where their visitors came from.
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                 b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-                                 b"frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        b"frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),

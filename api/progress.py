@@ -45,10 +45,15 @@ def check(watch: progress.Watch) -> list[progress.Verdict]:
     verdicts = [watch.check(progress.flink_stage(flink_url=settings.flink_url))]
     try:
         info = http.get(f"{settings.connect_url}/connectors", params={"expand": "info"}, timeout=3).json()
-        sinks = [progress.sink_stage(name, c["info"]["config"]["topics"].split(","))
-                 for name, c in sorted(info.items()) if c["info"]["config"].get("topics")]
+        sinks = [
+            progress.sink_stage(name, c["info"]["config"]["topics"].split(","))
+            for name, c in sorted(info.items())
+            if c["info"]["config"].get("topics")
+        ]
     except (httpx.HTTPError, KeyError, ValueError, AttributeError) as e:
-        return verdicts + [progress.Verdict("sink", "unknown", 0, None, f"Kafka Connect does not answer ({type(e).__name__})")]
+        return verdicts + [
+            progress.Verdict("sink", "unknown", 0, None, f"Kafka Connect does not answer ({type(e).__name__})")
+        ]
     return verdicts + [watch.check(stage) for stage in sinks]
 
 

@@ -79,13 +79,17 @@ def tokenize(text: str) -> tuple[list[str], list[str]]:
         tags = []
         if "@" in text:
             text = _TAG_OR_MENTION.sub(" ", text)
-    words = [w for w in (x.lower() for x in _WORD.findall(text) if len(x) <= _MAX)
-             # a word of letters only (no combining mark) is its own length
-             if w not in _STOPWORDS and (len(w) >= 2 if w.isalpha() else len(_MARK.sub("", w)) >= 2)]
+    words = [
+        w
+        for w in (x.lower() for x in _WORD.findall(text) if len(x) <= _MAX)
+        # a word of letters only (no combining mark) is its own length
+        if w not in _STOPWORDS and (len(w) >= 2 if w.isalpha() else len(_MARK.sub("", w)) >= 2)
+    ]
     return tags, words
 
 
 # ---------------------------------------------------------------- Confluent wire format
+
 
 class Decoder:
     """Magic byte 0, 4-byte schema id, Avro body: decoded with the writer's schema (from the registry, cached)."""
@@ -122,8 +126,12 @@ CREATE TABLE {s}.unigram_minute_counts (minute_ms bigint NOT NULL, word text NOT
 CREATE TABLE {s}.post_stats (stat text PRIMARY KEY, posts bigint NOT NULL, newest_event_ms bigint);
 """
 # (table, key columns): the serving tables' shapes
-COUNT_TABLES = (("hashtag_counts", ("hashtag",)), ("unigram_counts", ("word",)),
-                ("hashtag_minute_counts", ("minute_ms", "hashtag")), ("unigram_minute_counts", ("minute_ms", "word")))
+COUNT_TABLES = (
+    ("hashtag_counts", ("hashtag",)),
+    ("unigram_counts", ("word",)),
+    ("hashtag_minute_counts", ("minute_ms", "hashtag")),
+    ("unigram_minute_counts", ("minute_ms", "word")),
+)
 
 
 def ensure_database(name: str = DATABASE) -> None:
@@ -159,6 +167,7 @@ def read_tables(conn: psycopg.Connection, schema: str) -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------- the consumer
+
 
 class Counts:
     """All-time and per-minute counts in memory, and what changed since the last flush (key: increment;
@@ -199,7 +208,7 @@ class Writer:
     def __init__(self, conn: psycopg.Connection, schema: str):
         self.conn, self.schema = conn, schema
         conn.autocommit = False
-        for table, keys in COUNT_TABLES:
+        for table, _keys in COUNT_TABLES:
             conn.execute(f"CREATE TEMP TABLE tmp_{table} (LIKE {schema}.{table}) ON COMMIT DELETE ROWS")
         conn.commit()
         self.rows = 0
@@ -250,9 +259,11 @@ class Writer:
                     cur.execute(f"UPDATE {self.schema}.{table} t SET count = s.count FROM tmp_{table} s WHERE {match}")
                 rows += len(new) + len(old)
                 inserted += len(new)
-            cur.execute(f"INSERT INTO {self.schema}.post_stats VALUES ('all', %s, %s) ON CONFLICT (stat) "
-                        "DO UPDATE SET posts = EXCLUDED.posts, newest_event_ms = EXCLUDED.newest_event_ms",
-                        (snap["posts"], snap["newest"]))
+            cur.execute(
+                f"INSERT INTO {self.schema}.post_stats VALUES ('all', %s, %s) ON CONFLICT (stat) "
+                "DO UPDATE SET posts = EXCLUDED.posts, newest_event_ms = EXCLUDED.newest_event_ms",
+                (snap["posts"], snap["newest"]),
+            )
         self.conn.commit()
         took = time.monotonic() - t0
         self.rows += rows
@@ -263,8 +274,16 @@ class Writer:
         return rows
 
 
-def run(topic: str, posts: int, *, database: str = DATABASE, schema: str | None = None, interval: float = 1.0,
-        timeout: float = 1800, progress: bool = True) -> dict:
+def run(
+    topic: str,
+    posts: int,
+    *,
+    database: str = DATABASE,
+    schema: str | None = None,
+    interval: float = 1.0,
+    timeout: float = 1800,
+    progress: bool = True,
+) -> dict:
     """Consume `posts` records of `topic` from the start, counting, and upserting every `interval` seconds."""
     run_id = uuid.uuid4().hex[:8]
     schema = schema or f"batched_{run_id}"
@@ -275,8 +294,15 @@ def run(topic: str, posts: int, *, database: str = DATABASE, schema: str | None 
     pool = ThreadPoolExecutor(1, thread_name_prefix="upserts")
     decode = Decoder()
     counts = Counts()
-    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"batched-{run_id}", "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": KAFKA,
+            "group.id": f"batched-{run_id}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
     consumer.subscribe([topic])
     consumed = bad = 0
     offsets: dict[int, int] = {}
@@ -291,8 +317,9 @@ def run(topic: str, posts: int, *, database: str = DATABASE, schema: str | None 
         if pending and (wait or pending[0].done()):
             pending[0].result()
             if pending[1]:
-                consumer.commit(offsets=[TopicPartition(topic, p, o + 1) for p, o in pending[1].items()],
-                                asynchronous=False)
+                consumer.commit(
+                    offsets=[TopicPartition(topic, p, o + 1) for p, o in pending[1].items()], asynchronous=False
+                )
             pending = None
 
     def flush() -> None:
@@ -323,8 +350,11 @@ def run(topic: str, posts: int, *, database: str = DATABASE, schema: str | None 
                     flush()
                 if progress and now - last_print >= 10:
                     last_print = now
-                    print(f"  batched consumer: {consumed:,}/{posts:,} records, {consumed / (now - t0):,.0f}/s, "
-                          f"{writer.rows:,} rows upserted", flush=True)
+                    print(
+                        f"  batched consumer: {consumed:,}/{posts:,} records, {consumed / (now - t0):,.0f}/s, "
+                        f"{writer.rows:,} rows upserted",
+                        flush=True,
+                    )
         settle(wait=True)
         flush()  # the rest
         settle(wait=True)
@@ -336,23 +366,36 @@ def run(topic: str, posts: int, *, database: str = DATABASE, schema: str | None 
     cpu1 = os.times()
     done = consumed >= posts
     return {
-        "posts": posts, "consumed": consumed, "unique_posts": counts.posts, "bad_records": bad,
+        "posts": posts,
+        "consumed": consumed,
+        "unique_posts": counts.posts,
+        "bad_records": bad,
         "seconds": round(seconds, 2) if seconds else None,
         "posts_per_second": round(posts / seconds) if done and seconds else None,
-        "flushes": writer.flushes, "flush_seconds_total": round(writer.seconds, 2),
-        "flush_seconds_max": round(writer.max_seconds, 3), "rows_upserted": writer.rows,
-        "rows_inserted": writer.inserted, "interval_s": interval,
+        "flushes": writer.flushes,
+        "flush_seconds_total": round(writer.seconds, 2),
+        "flush_seconds_max": round(writer.max_seconds, 3),
+        "rows_upserted": writer.rows,
+        "rows_inserted": writer.inserted,
+        "interval_s": interval,
         "cpu_seconds": round((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system), 1),
         "keys_in_memory": {t: len(c) for t, c in counts.counters.items()},
-        "database": database, "schema": schema,
+        "database": database,
+        "schema": schema,
     }
 
 
 def expected_counts(topic: str, posts: int) -> dict:
     """The reference implementation's counts of the topic's first `posts` records (read again, in offset order)."""
     decode = Decoder()
-    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"verify-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": KAFKA,
+            "group.id": f"verify-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
     consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
     want = {t: Counter() for t, _ in COUNT_TABLES}
@@ -395,11 +438,21 @@ def verify(topic: str, posts: int, database: str, schema: str) -> dict:
     for table, _ in COUNT_TABLES:
         w, g = want[table], got[table]
         bad = [k for k in w.keys() | g.keys() if w.get(k) != g.get(k)]
-        diff[table] = {"keys": len(w), "mismatched": len(bad), "examples": [
-            {"key": list(k) if isinstance(k, tuple) else k, "want": w.get(k), "got": g.get(k)} for k in bad[:3]]}
+        diff[table] = {
+            "keys": len(w),
+            "mismatched": len(bad),
+            "examples": [
+                {"key": list(k) if isinstance(k, tuple) else k, "want": w.get(k), "got": g.get(k)} for k in bad[:3]
+            ],
+        }
     exact = all(d["mismatched"] == 0 for d in diff.values()) and want["posts"] == got["posts"]
-    return {"exact": exact, "posts_want": want["posts"], "posts_got": got["posts"], "tables": diff,
-            "seconds": round(time.monotonic() - t0, 1)}
+    return {
+        "exact": exact,
+        "posts_want": want["posts"],
+        "posts_got": got["posts"],
+        "tables": diff,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
 
 
 def main(

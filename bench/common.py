@@ -42,19 +42,33 @@ def admin_db() -> psycopg.Connection:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem,
-            "os": platform.platform(), "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+    return {
+        "host": platform.node(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_mib": mem,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def posts_of(data: str, n: int | None, seed: int, run_id: str | None = None, start_ms: int | None = None,
-             **long_tail) -> Iterator[Post]:
+def posts_of(
+    data: str, n: int | None, seed: int, run_id: str | None = None, start_ms: int | None = None, **long_tail
+) -> Iterator[Post]:
     """`n` posts of a data mode: the project's synthetic generator (ids syn-<seed>-<n>: a random seed
     makes them fresh), or the long-tail one (ids lt-<run id>-<n>, event times ending now by default)."""
     if data == "synthetic":
@@ -147,9 +161,14 @@ class ServiceSampler(threading.Thread):
         self.join()
         end = self.cpu_now()
         # a service restarted during the run (a kill) starts its CPU count again: never negative
-        return {name: {"cpu_seconds": round(max(0.0, end[name] - self.cpu_start.get(name, 0)), 1),
-                       "peak_pss_mib": round(self.peak[name]), "last_pss_mib": round(self.last.get(name, 0))}
-                for name in SERVICES}
+        return {
+            name: {
+                "cpu_seconds": round(max(0.0, end[name] - self.cpu_start.get(name, 0)), 1),
+                "peak_pss_mib": round(self.peak[name]),
+                "last_pss_mib": round(self.last.get(name, 0)),
+            }
+            for name in SERVICES
+        }
 
 
 def live_job(client) -> dict | None:
@@ -198,9 +217,14 @@ class FlinkSampler(threading.Thread):
                 key = (job["jid"], cp["id"])
                 if cp.get("is_savepoint"):
                     continue
-                entry = {"job": job["jid"], "id": cp["id"], "trigger_ms": cp.get("trigger_timestamp"),
-                         "duration_ms": cp.get("end_to_end_duration"), "state_size": cp.get("state_size"),
-                         "checkpointed_size": cp.get("checkpointed_size", cp.get("state_size"))}
+                entry = {
+                    "job": job["jid"],
+                    "id": cp["id"],
+                    "trigger_ms": cp.get("trigger_timestamp"),
+                    "duration_ms": cp.get("end_to_end_duration"),
+                    "state_size": cp.get("state_size"),
+                    "checkpointed_size": cp.get("checkpointed_size", cp.get("state_size")),
+                }
                 if cp.get("status") == "COMPLETED":
                     self.checkpoints[key] = entry
                 elif cp.get("status") == "FAILED":
@@ -209,8 +233,9 @@ class FlinkSampler(threading.Thread):
             return
         used = 0.0
         for tm in client.get(f"{FLINK_URL}/taskmanagers", timeout=5).json().get("taskmanagers", []):
-            metrics = client.get(f"{FLINK_URL}/taskmanagers/{tm['id']}/metrics",
-                                 params={"get": "Status.JVM.Memory.Heap.Used"}, timeout=5).json()
+            metrics = client.get(
+                f"{FLINK_URL}/taskmanagers/{tm['id']}/metrics", params={"get": "Status.JVM.Memory.Heap.Used"}, timeout=5
+            ).json()
             used += sum(float(m["value"]) for m in metrics if m.get("value") is not None)
         self.heap.append((time.time(), round(used / 2**20, 1)))
 
@@ -234,8 +259,10 @@ class FlinkSampler(threading.Thread):
     def window(self, t0: float, t1: float) -> dict:
         """Statistics of the checkpoints triggered between epoch seconds t0 and t1."""
         lo, hi = t0 * 1000, t1 * 1000
-        done = sorted((c for c in self.checkpoints.values() if c["trigger_ms"] and lo <= c["trigger_ms"] <= hi),
-                      key=lambda c: c["trigger_ms"])
+        done = sorted(
+            (c for c in self.checkpoints.values() if c["trigger_ms"] and lo <= c["trigger_ms"] <= hi),
+            key=lambda c: c["trigger_ms"],
+        )
         failed = [c for c in self.failed.values() if c["trigger_ms"] and lo <= c["trigger_ms"] <= hi]
         durations = [c["duration_ms"] / 1000 for c in done if c["duration_ms"] is not None]
         sizes = [c["state_size"] for c in done if c["state_size"] is not None]
@@ -243,8 +270,10 @@ class FlinkSampler(threading.Thread):
         heap = [h for t, h in self.heap if t0 <= t <= t1]
         r = lambda v: round(v, 3) if v is not None else None  # noqa: E731
         return {
-            "completed": len(done), "failed": len(failed),
-            "duration_p50_s": r(percentile(durations, 0.50)), "duration_p99_s": r(percentile(durations, 0.99)),
+            "completed": len(done),
+            "failed": len(failed),
+            "duration_p50_s": r(percentile(durations, 0.50)),
+            "duration_p99_s": r(percentile(durations, 0.99)),
             "duration_max_s": r(max(durations)) if durations else None,
             "state_size_mib": round(sizes[-1] / 2**20, 1) if sizes else None,
             "state_size_max_mib": round(max(sizes) / 2**20, 1) if sizes else None,
@@ -258,6 +287,7 @@ class FlinkSampler(threading.Thread):
 def wait_quiet(conn, quiet: float = 4.0, timeout: float = 300) -> int:
     """Wait until the pipeline is idle (post_stats unchanged for `quiet` seconds: an earlier run's
     posts all counted), so that a snapshot of the tables is a fair 'before'. Returns the posts count."""
+
     def counted() -> int:
         row = conn.execute("SELECT posts FROM post_stats WHERE stat = 'all'").fetchone()
         return row[0] if row else 0

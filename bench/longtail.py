@@ -63,20 +63,178 @@ TABLE_SIZE = 1 << TABLE_BITS
 
 # ---------------------------------------------------------------- word shapes
 
-FR_ONSETS = ("", "", "b", "c", "ch", "d", "d", "f", "g", "gr", "j", "l", "l", "m", "m", "n", "p", "p", "pr", "qu",
-             "r", "r", "s", "s", "t", "t", "tr", "v", "br", "cl", "pl", "fl", "vr", "ç", "gn", "ph")
-FR_NUCLEI = ("a", "a", "a", "a", "e", "e", "e", "e", "i", "i", "i", "o", "o", "o", "u", "u", "é", "é", "é", "è",
-             "ê", "â", "ou", "ou", "au", "eau", "ai", "ai", "ei", "oi", "an", "an", "en", "en", "in", "on", "on", "un",
-             "î", "ô", "û", "ù", "ï", "œu", "ui", "ie", "ia")
+FR_ONSETS = (
+    "",
+    "",
+    "b",
+    "c",
+    "ch",
+    "d",
+    "d",
+    "f",
+    "g",
+    "gr",
+    "j",
+    "l",
+    "l",
+    "m",
+    "m",
+    "n",
+    "p",
+    "p",
+    "pr",
+    "qu",
+    "r",
+    "r",
+    "s",
+    "s",
+    "t",
+    "t",
+    "tr",
+    "v",
+    "br",
+    "cl",
+    "pl",
+    "fl",
+    "vr",
+    "ç",
+    "gn",
+    "ph",
+)
+FR_NUCLEI = (
+    "a",
+    "a",
+    "a",
+    "a",
+    "e",
+    "e",
+    "e",
+    "e",
+    "i",
+    "i",
+    "i",
+    "o",
+    "o",
+    "o",
+    "u",
+    "u",
+    "é",
+    "é",
+    "é",
+    "è",
+    "ê",
+    "â",
+    "ou",
+    "ou",
+    "au",
+    "eau",
+    "ai",
+    "ai",
+    "ei",
+    "oi",
+    "an",
+    "an",
+    "en",
+    "en",
+    "in",
+    "on",
+    "on",
+    "un",
+    "î",
+    "ô",
+    "û",
+    "ù",
+    "ï",
+    "œu",
+    "ui",
+    "ie",
+    "ia",
+)
 FR_CODAS = ("", "", "", "", "r", "s", "l", "n", "t", "x", "rt", "nt", "st", "c")
-FR_ENDINGS = ("", "", "", "", "", "tion", "ment", "ité", "eur", "euse", "age", "isme", "ique", "ette", "erie", "ée",
-              "és", "ant", "ances", "ière", "eux", "ais", "ions", "aient")
-EN_ONSETS = ("", "", "b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "y",
-             "th", "sh", "ch", "st", "tr", "br", "cr", "gr", "pl", "sl", "wh", "sp", "str")
+FR_ENDINGS = (
+    "",
+    "",
+    "",
+    "",
+    "",
+    "tion",
+    "ment",
+    "ité",
+    "eur",
+    "euse",
+    "age",
+    "isme",
+    "ique",
+    "ette",
+    "erie",
+    "ée",
+    "és",
+    "ant",
+    "ances",
+    "ière",
+    "eux",
+    "ais",
+    "ions",
+    "aient",
+)
+EN_ONSETS = (
+    "",
+    "",
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "w",
+    "y",
+    "th",
+    "sh",
+    "ch",
+    "st",
+    "tr",
+    "br",
+    "cr",
+    "gr",
+    "pl",
+    "sl",
+    "wh",
+    "sp",
+    "str",
+)
 EN_NUCLEI = ("a", "a", "e", "e", "i", "i", "o", "u", "ea", "ee", "oo", "ou", "ai", "oa", "y", "ie", "ow")
 EN_CODAS = ("", "", "", "ck", "ng", "nd", "st", "t", "d", "s", "ll", "rk", "sh", "th", "m", "n", "p", "x")
-EN_ENDINGS = ("", "", "", "", "", "ing", "ed", "er", "ly", "ness", "tion", "able", "ful", "less", "ment", "s",
-              "ers", "ism", "ity")
+EN_ENDINGS = (
+    "",
+    "",
+    "",
+    "",
+    "",
+    "ing",
+    "ed",
+    "er",
+    "ly",
+    "ness",
+    "tion",
+    "able",
+    "ful",
+    "less",
+    "ment",
+    "s",
+    "ers",
+    "ism",
+    "ity",
+)
 FR_ELISIONS = ("l'", "d'", "qu'", "n'", "j'", "c'", "s'", "m'")
 EN_CONTRACTIONS = ("'s", "'re", "'ll", "'ve", "n't", "'d")
 EMOJI = ("🎉", "😷", "💉", "🙏", "😂", "❤️", "👍", "🔥", "😡", "🤔")
@@ -85,8 +243,14 @@ DOMAINS = ("example.org", "t.co", "lemonde.fr", "bbc.co.uk", "youtu.be", "who.in
 # hashtags per post: 0 to 3
 TAGS_PER_POST = (0,) * 30 + (1,) * 35 + (2,) * 22 + (3,) * 13
 # words per post (before hashtags, mentions, links): 8 to 30, most between 12 and 20
-WORDS_PER_POST = tuple(itertools.chain.from_iterable(
-    [k] * w for k, w in zip(range(8, 31), (3, 4, 5, 6, 7, 8, 8, 8, 8, 7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 2, 2))))
+WORDS_PER_POST = tuple(
+    itertools.chain.from_iterable(
+        [k] * w
+        for k, w in zip(
+            range(8, 31), (3, 4, 5, 6, 7, 8, 8, 8, 8, 7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 2, 2), strict=False
+        )
+    )
+)
 
 
 def _syllabic(rng: random.Random, onsets, nuclei, codas, endings, max_syllables: int) -> str:
@@ -99,18 +263,18 @@ def _syllabic(rng: random.Random, onsets, nuclei, codas, endings, max_syllables:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    fr: tuple[str, ...]          # by rank, most frequent first
+    fr: tuple[str, ...]  # by rank, most frequent first
     en: tuple[str, ...]
-    hashtags: tuple[str, ...]    # written form, '#' included
-    handles: tuple[str, ...]     # '@' included
-    fr_table: list[str]          # TABLE_SIZE slots, each word in proportion to its Zipf weight
+    hashtags: tuple[str, ...]  # written form, '#' included
+    handles: tuple[str, ...]  # '@' included
+    fr_table: list[str]  # TABLE_SIZE slots, each word in proportion to its Zipf weight
     en_table: list[str]
-    tag_cum: tuple[float, ...]   # cumulative Zipf weights
+    tag_cum: tuple[float, ...]  # cumulative Zipf weights
     handle_cum: tuple[float, ...]
 
 
 def _cum(n: int, exponent: float) -> tuple[float, ...]:
-    return tuple(itertools.accumulate(1.0 / (r ** exponent) for r in range(1, n + 1)))
+    return tuple(itertools.accumulate(1.0 / (r**exponent) for r in range(1, n + 1)))
 
 
 def _table(words: list[str], exponent: float) -> list[str]:
@@ -121,7 +285,7 @@ def _table(words: list[str], exponent: float) -> list[str]:
     scale = TABLE_SIZE / cum[-1]
     table: list[str] = []
     before = 0
-    for w, c in zip(words, cum):
+    for w, c in zip(words, cum, strict=False):
         upto = round(c * scale)
         table += [w] * (upto - before)
         before = upto
@@ -149,7 +313,7 @@ def _words(rng: random.Random, size: int, shape, stopwords: list[str], elide, se
         out.append(w)
     # function words are the most frequent tokens of real text: half of the top 2 * len(stopwords) ranks
     top = sorted(rng.sample(range(2 * len(stopwords)), len(stopwords)))
-    for rank, sw in zip(top, rng.sample(stopwords, len(stopwords))):
+    for rank, sw in zip(top, rng.sample(stopwords, len(stopwords)), strict=False):
         out.insert(rank, sw)
     return out[:size]
 
@@ -190,8 +354,13 @@ def _hashtag(rng: random.Random, fr: list[str], en: list[str]) -> str:
 _HANDLE_CHARS = str.maketrans({"'": None, "\u2019": None, "-": "_"})
 
 
-def vocabulary(vocab_seed: int = 2021, exponent: float = ZIPF_EXPONENT, fr_words: int = FR_WORDS,
-               en_words: int = EN_WORDS, hashtags: int = HASHTAGS) -> Vocabulary:
+def vocabulary(
+    vocab_seed: int = 2021,
+    exponent: float = ZIPF_EXPONENT,
+    fr_words: int = FR_WORDS,
+    en_words: int = EN_WORDS,
+    hashtags: int = HASHTAGS,
+) -> Vocabulary:
     """The vocabulary of a seed (built once per process: about 2 s)."""
     return _vocabulary(vocab_seed, exponent, fr_words, en_words, hashtags)
 
@@ -206,10 +375,22 @@ def _vocabulary(vocab_seed: int, exponent: float, fr_words: int, en_words: int, 
         fr_stop = en_stop = stopwords()
     stop = set(fr_stop) | set(en_stop)
     seen: set[str] = set(stop)
-    fr = _words(rng, fr_words, lambda g: _syllabic(g, FR_ONSETS, FR_NUCLEI, FR_CODAS, FR_ENDINGS, 4),
-                sorted(set(fr_stop)), _elide_fr, seen)
-    en = _words(rng, en_words, lambda g: _syllabic(g, EN_ONSETS, EN_NUCLEI, EN_CODAS, EN_ENDINGS, 3),
-                sorted(set(en_stop)), _elide_en, seen)
+    fr = _words(
+        rng,
+        fr_words,
+        lambda g: _syllabic(g, FR_ONSETS, FR_NUCLEI, FR_CODAS, FR_ENDINGS, 4),
+        sorted(set(fr_stop)),
+        _elide_fr,
+        seen,
+    )
+    en = _words(
+        rng,
+        en_words,
+        lambda g: _syllabic(g, EN_ONSETS, EN_NUCLEI, EN_CODAS, EN_ENDINGS, 3),
+        sorted(set(en_stop)),
+        _elide_en,
+        seen,
+    )
     content_fr = [w for w in fr if w not in stop]
     content_en = [w for w in en if w not in stop]
     tags: list[str] = []
@@ -221,10 +402,17 @@ def _vocabulary(vocab_seed: int, exponent: float, fr_words: int, en_words: int, 
             tags.append(t)
     tags.sort(key=lambda t: len(t) + rng.gauss(0, 3))
     pool = content_fr + content_en
-    handles = [f"@{rng.choice(pool).translate(_HANDLE_CHARS)}{int(rng.random() * 1000)}"
-               for _ in range(HANDLES)]
-    return Vocabulary(tuple(fr), tuple(en), tuple(tags), tuple(handles), _table(fr, exponent),
-                      _table(en, exponent), _cum(len(tags), exponent), _cum(len(handles), 0.9))
+    handles = [f"@{rng.choice(pool).translate(_HANDLE_CHARS)}{int(rng.random() * 1000)}" for _ in range(HANDLES)]
+    return Vocabulary(
+        tuple(fr),
+        tuple(en),
+        tuple(tags),
+        tuple(handles),
+        _table(fr, exponent),
+        _table(en, exponent),
+        _cum(len(tags), exponent),
+        _cum(len(handles), 0.9),
+    )
 
 
 def _read_stopwords(lang: str) -> list[str]:
@@ -233,13 +421,23 @@ def _read_stopwords(lang: str) -> list[str]:
     path = STOPWORDS_DIR / f"{lang}.txt"
     if not path.exists():
         return []
-    return [unicodedata.normalize("NFC", w).lower() for line in path.read_text(encoding="utf-8").splitlines()
-            if (w := line.split("#", 1)[0].strip())]
+    return [
+        unicodedata.normalize("NFC", w).lower()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if (w := line.split("#", 1)[0].strip())
+    ]
 
 
-def long_tail_posts(count: int | None, seed: int = 1, *, run_id: str | None = None, start_ms: int | None = None,
-                    posts_per_minute: float = POSTS_PER_MINUTE, vocab_seed: int = 2021,
-                    exponent: float = ZIPF_EXPONENT) -> Iterator[Post]:
+def long_tail_posts(
+    count: int | None,
+    seed: int = 1,
+    *,
+    run_id: str | None = None,
+    start_ms: int | None = None,
+    posts_per_minute: float = POSTS_PER_MINUTE,
+    vocab_seed: int = 2021,
+    exponent: float = ZIPF_EXPONENT,
+) -> Iterator[Post]:
     """`count` long-tail posts (None: no end). Event times run from `start_ms`
     (default: `count` posts back from now, so that the last post is "now"),
     `posts_per_minute` apart; ids are `lt-<run_id>-<n>` (default run id: a new uuid)."""
@@ -251,7 +449,7 @@ def long_tail_posts(count: int | None, seed: int = 1, *, run_id: str | None = No
         span = int((count or 0) * step_ms)
         start_ms = int(time.time() * 1000) - span - DISORDER_MS
     prefix = f"lt-{run_id or uuid.uuid4().hex[:16]}-"
-    fr, en, tags, handles = voc.fr, voc.en, voc.hashtags, voc.handles
+    fr, _en, tags, handles = voc.fr, voc.en, voc.hashtags, voc.handles
     fr_table, en_table, tag_cum, handle_cum = voc.fr_table, voc.en_table, voc.tag_cum, voc.handle_cum
     n_tags_table, n_words_table = TAGS_PER_POST, WORDS_PER_POST
     len_tags, len_words = len(n_tags_table), len(n_words_table)
@@ -294,7 +492,9 @@ def long_tail_posts(count: int | None, seed: int = 1, *, run_id: str | None = No
         if y < 0.12:  # a link, sometimes with a #fragment (not a hashtag)
             dom = DOMAINS[int(r() * 8)]
             path = f"{bits(24):x}"
-            link = (f"https://{dom}/{path}" if y < 0.08 else f"www.{dom}/{path}") + ("#" + fr[int(r() * 500)] if y < 0.03 else "")
+            link = (f"https://{dom}/{path}" if y < 0.08 else f"www.{dom}/{path}") + (
+                "#" + fr[int(r() * 500)] if y < 0.03 else ""
+            )
             body.append(link)
         if r() < 0.08:
             body.insert(int(r() * len(body)), EMOJI[int(r() * 10)])

@@ -65,13 +65,26 @@ from tests import reference
 
 from . import batched_consumer
 from .common import (  # noqa: F401 - re-exported: earlier callers import them from here
-    API, DATA_MODES, REPO, RESULTS, TICK, FlinkSampler, ServiceSampler, db, load, machine, posts_of, produce, records,
+    API,
+    DATA_MODES,
+    REPO,
+    RESULTS,
+    TICK,
+    FlinkSampler,
+    ServiceSampler,
+    db,
+    load,
+    machine,
+    posts_of,
+    produce,
+    records,
     wait_quiet,
 )
 from .common import create_topic as _topic
 from .common import drop_topic as _drop_topic
 
 # --------------------------------------------------------------------------- pipeline
+
 
 def _counts(conn, table: str, key: str) -> dict:
     return dict(conn.execute(f"SELECT {key}, count FROM {table}").fetchall())
@@ -87,8 +100,9 @@ def _minute_counts(conn, table: str, key: str, lo: int, hi: int) -> dict:
     return {(m, k): c for m, k, c in rows.fetchall()}
 
 
-def pipeline_throughput(n: int, timeout: float, data: str = "synthetic", seed: int | None = None,
-                        verify_minutes: bool | None = None) -> dict:
+def pipeline_throughput(
+    n: int, timeout: float, data: str = "synthetic", seed: int | None = None, verify_minutes: bool | None = None
+) -> dict:
     """N posts into `tweets` as fast as possible; seconds from the first produce until PostgreSQL's
     all-time hashtag and word counts equal the expected ones (what the tables held + the reference's)."""
     seed = seed if seed is not None else uuid.uuid4().int % 10**9
@@ -130,14 +144,18 @@ def pipeline_throughput(n: int, timeout: float, data: str = "synthetic", seed: i
                 now_tags = _counts(conn, "hashtag_counts", "hashtag")
                 # words: the 1,000 most used are kept (reference.top_mismatches says what that can check)
                 if all(now_tags.get(k) == c for k, c in want_tags_now.items()) and not reference.top_mismatches(
-                        before_words, _counts(conn, "unigram_counts", "word"), want_words):
+                    before_words, _counts(conn, "unigram_counts", "word"), want_words
+                ):
                     exact, done_s = True, time.monotonic() - t0
                     break
             if time.monotonic() - last_print >= 10:
                 last_print = time.monotonic()
                 el = last_print - t0
-                print(f"  pipeline: {counted:,}/{n:,} posts counted, {counted / el:,.0f} posts/s so far ({el:.0f}s, "
-                      f"load {load()})", flush=True)
+                print(
+                    f"  pipeline: {counted:,}/{n:,} posts counted, {counted / el:,.0f} posts/s so far ({el:.0f}s, "
+                    f"load {load()})",
+                    flush=True,
+                )
             # once every post is counted, each check reads the whole count tables: not too often,
             # or the check itself slows the sink it waits for
             time.sleep(1 if counted >= n else 0.2)
@@ -148,13 +166,26 @@ def pipeline_throughput(n: int, timeout: float, data: str = "synthetic", seed: i
         if verify_minutes and exact:
             minutes = _verify_minutes(conn, lo, hi, (before_mtags, want_mtags), (before_mwords, want_mwords))
     pps = round(n / done_s) if done_s else None
-    print(f"pipeline ({data}): {pps or 0:,} posts/s, counts exact: {exact}"
-          + (f", per-minute counts exact: {minutes['exact']}" if minutes else ""), flush=True)
-    return {"data": data, "seed": seed, "posts": n, "produce_seconds": round(produce_s, 2),
-            "end_to_end_seconds": round(done_s, 2) if done_s else None, "posts_per_second": pps,
-            "counts_exact": exact, "counted": counted, "distinct_hashtags": len(want_tags),
-            "distinct_words": len(want_words), "minute_counts": minutes,
-            "checkpoints": flink.window(wall0, wall1), "cost": cost}
+    print(
+        f"pipeline ({data}): {pps or 0:,} posts/s, counts exact: {exact}"
+        + (f", per-minute counts exact: {minutes['exact']}" if minutes else ""),
+        flush=True,
+    )
+    return {
+        "data": data,
+        "seed": seed,
+        "posts": n,
+        "produce_seconds": round(produce_s, 2),
+        "end_to_end_seconds": round(done_s, 2) if done_s else None,
+        "posts_per_second": pps,
+        "counts_exact": exact,
+        "counted": counted,
+        "distinct_hashtags": len(want_tags),
+        "distinct_words": len(want_words),
+        "minute_counts": minutes,
+        "checkpoints": flink.window(wall0, wall1),
+        "cost": cost,
+    }
 
 
 def _verify_minutes(conn, lo: int, hi: int, tags: tuple, words: tuple, timeout: float = 60) -> dict:
@@ -166,14 +197,26 @@ def _verify_minutes(conn, lo: int, hi: int, tags: tuple, words: tuple, timeout: 
     while True:
         now_tags = _minute_counts(conn, "hashtag_minute_counts", "hashtag", lo, hi)
         bad = [(k, want_tags.get(k), now_tags.get(k)) for k, c in want_tags.items() if now_tags.get(k) != c]
-        out = {"hashtag_minute_counts": {"keys": len(want_tags), "mismatched": len(bad),
-                                         "examples": [{"key": list(k), "want": w, "got": g} for k, w, g in bad[:3]]}}
+        out = {
+            "hashtag_minute_counts": {
+                "keys": len(want_tags),
+                "mismatched": len(bad),
+                "examples": [{"key": list(k), "want": w, "got": g} for k, w, g in bad[:3]],
+            }
+        }
         now_words = _by_minute(_minute_counts(conn, "unigram_minute_counts", "word", lo, hi))
-        bad = [((m, w), e, a) for m in ref_words.keys() | now_words.keys()
-               for w, (e, b, a) in reference.top_mismatches(before_words.get(m, {}), now_words.get(m, {}),
-                                                            ref_words.get(m, {}), reference.WORDS_PER_MINUTE).items()]
-        out["unigram_minute_counts"] = {"keys": sum(map(len, now_words.values())), "mismatched": len(bad),
-                                        "examples": [{"key": list(k), "want_gain": e, "got": a} for k, e, a in bad[:3]]}
+        bad = [
+            ((m, w), e, a)
+            for m in ref_words.keys() | now_words.keys()
+            for w, (e, b, a) in reference.top_mismatches(
+                before_words.get(m, {}), now_words.get(m, {}), ref_words.get(m, {}), reference.WORDS_PER_MINUTE
+            ).items()
+        ]
+        out["unigram_minute_counts"] = {
+            "keys": sum(map(len, now_words.values())),
+            "mismatched": len(bad),
+            "examples": [{"key": list(k), "want_gain": e, "got": a} for k, e, a in bad[:3]],
+        }
         exact = all(v["mismatched"] == 0 for v in out.values())
         if exact or time.monotonic() - t0 > timeout:
             return {"exact": exact, **out, "seconds": round(time.monotonic() - t0, 1)}
@@ -221,7 +264,9 @@ def freshness(rate: int, seconds: int) -> dict:
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            writer.send(Post(id=f"{probe}-{i}", text=f"mesure de fraîcheur #{probe}", created_at=base + i, source="synthetic"))
+            writer.send(
+                Post(id=f"{probe}-{i}", text=f"mesure de fraîcheur #{probe}", created_at=base + i, source="synthetic")
+            )
             sent_at.append(time.monotonic())
         writer.flush(60)
 
@@ -242,11 +287,20 @@ def freshness(rate: int, seconds: int) -> dict:
     feeder.join()
     delays.sort()
     pct = lambda q: round(delays[min(len(delays) - 1, int(q * len(delays)))], 3) if delays else None  # noqa: E731
-    return {"rate": rate, "seconds": seconds, "posts": n, "seen": seen, "p50_s": pct(0.50), "p95_s": pct(0.95),
-            "p99_s": pct(0.99), "max_s": round(delays[-1], 3) if delays else None}
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "posts": n,
+        "seen": seen,
+        "p50_s": pct(0.50),
+        "p95_s": pct(0.95),
+        "p99_s": pct(0.99),
+        "max_s": round(delays[-1], 3) if delays else None,
+    }
 
 
 # --------------------------------------------------------------------------- references
+
 
 def original_design(n: int, data: str = "synthetic", seed: int | None = None) -> dict:
     """The 2021 consumer: per post, tokenize and update the count tables, commit."""
@@ -265,9 +319,13 @@ def original_design(n: int, data: str = "synthetic", seed: int | None = None) ->
             conn.execute("CREATE TABLE hashtags_table (hashtag text PRIMARY KEY, count bigint NOT NULL)")
             conn.execute("CREATE TABLE unigrams_table (word text PRIMARY KEY, count bigint NOT NULL)")
             conn.autocommit = False
-            decode = AvroDeserializer(SchemaRegistryClient({"url": ProducerSettings().registry_url, "timeout": 10}),
-                                      conf={"subject.name.strategy.type": "TOPIC"})
-            consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"original-{run}", "auto.offset.reset": "earliest"})
+            decode = AvroDeserializer(
+                SchemaRegistryClient({"url": ProducerSettings().registry_url, "timeout": 10}),
+                conf={"subject.name.strategy.type": "TOPIC"},
+            )
+            consumer = Consumer(
+                {"bootstrap.servers": KAFKA, "group.id": f"original-{run}", "auto.offset.reset": "earliest"}
+            )
             consumer.subscribe([topic])
             done, t0, last = 0, None, time.monotonic()
             while done < n:
@@ -277,11 +335,17 @@ def original_design(n: int, data: str = "synthetic", seed: int | None = None) ->
                 t0 = t0 or time.monotonic()
                 post = decode(msg.value(), SerializationContext(topic, MessageField.VALUE))
                 for tag in reference.hashtags(post["text"]):
-                    conn.execute("INSERT INTO hashtags_table VALUES (%s, 1) ON CONFLICT (hashtag) "
-                                 "DO UPDATE SET count = hashtags_table.count + 1", (tag,))
+                    conn.execute(
+                        "INSERT INTO hashtags_table VALUES (%s, 1) ON CONFLICT (hashtag) "
+                        "DO UPDATE SET count = hashtags_table.count + 1",
+                        (tag,),
+                    )
                 for word in reference.words(post["text"]):
-                    conn.execute("INSERT INTO unigrams_table VALUES (%s, 1) ON CONFLICT (word) "
-                                 "DO UPDATE SET count = unigrams_table.count + 1", (word,))
+                    conn.execute(
+                        "INSERT INTO unigrams_table VALUES (%s, 1) ON CONFLICT (word) "
+                        "DO UPDATE SET count = unigrams_table.count + 1",
+                        (word,),
+                    )
                 conn.commit()
                 done += 1
                 if time.monotonic() - last >= 10:
@@ -329,8 +393,16 @@ def broker_limit(n: int, data: str = "synthetic", seed: int | None = None) -> di
 
         reader = threading.Thread(target=consume)
         reader.start()
-        p = Producer({"bootstrap.servers": KAFKA, "enable.idempotence": True, "acks": "all", "compression.type": "lz4",
-                      "linger.ms": 50, "batch.size": 1_000_000})
+        p = Producer(
+            {
+                "bootstrap.servers": KAFKA,
+                "enable.idempotence": True,
+                "acks": "all",
+                "compression.type": "lz4",
+                "linger.ms": 50,
+                "batch.size": 1_000_000,
+            }
+        )
         t0 = time.monotonic()
         for key, value in payloads:
             while True:
@@ -369,8 +441,11 @@ def batched_baseline(n: int, data: str = "synthetic", seed: int | None = None, v
         batched_consumer.drop_schema(result["database"], result["schema"])
     finally:
         _drop_topic(topic)
-    print(f"batched consumer ({data}): {result['posts_per_second'] or 0:,} posts/s"
-          + (f", counts exact: {result['verify']['exact']}" if verify else ""), flush=True)
+    print(
+        f"batched consumer ({data}): {result['posts_per_second'] or 0:,} posts/s"
+        + (f", counts exact: {result['verify']['exact']}" if verify else ""),
+        flush=True,
+    )
     return result
 
 
@@ -379,8 +454,13 @@ def batched_baseline(n: int, data: str = "synthetic", seed: int | None = None, v
 MIN_POSTS_FOR_GOALS = 100_000
 MIN_POSTS_FOR_SOAK_GOAL = 1_000_000
 GOALS = {
-    "long_tail_pps": 3500, "long_tail_over_batched": 0.5, "synthetic_pps": 10_000, "soak_final_over_fresh": 0.8,
-    "checkpoint_p99_s": 2.0, "jm_kill_resume_s": 30.0, "freshness_p99_s": 3.0,
+    "long_tail_pps": 3500,
+    "long_tail_over_batched": 0.5,
+    "synthetic_pps": 10_000,
+    "soak_final_over_fresh": 0.8,
+    "checkpoint_p99_s": 2.0,
+    "jm_kill_resume_s": 30.0,
+    "freshness_p99_s": 3.0,
 }
 
 
@@ -390,9 +470,11 @@ def _ratio(a, b, digits=2):
 
 def ratios(run: dict) -> dict:
     pps = run.get("pipeline", {}).get("posts_per_second") or 0
-    return {"pipeline_over_batched": _ratio(pps, (run.get("batched_consumer") or {}).get("posts_per_second")),
-            "pipeline_over_original": _ratio(pps, (run.get("original_design") or {}).get("posts_per_second")),
-            "pipeline_over_limit": _ratio(pps, (run.get("broker_limit") or {}).get("posts_per_second"), 3)}
+    return {
+        "pipeline_over_batched": _ratio(pps, (run.get("batched_consumer") or {}).get("posts_per_second")),
+        "pipeline_over_original": _ratio(pps, (run.get("original_design") or {}).get("posts_per_second")),
+        "pipeline_over_limit": _ratio(pps, (run.get("broker_limit") or {}).get("posts_per_second"), 3),
+    }
 
 
 def _runs(result: dict) -> dict:
@@ -400,8 +482,13 @@ def _runs(result: dict) -> dict:
     if result.get("throughput"):
         return result["throughput"]
     if result.get("pipeline"):
-        return {"synthetic": {k: result[k] for k in ("pipeline", "original_design", "broker_limit",
-                                                      "batched_consumer", "ratios") if k in result}}
+        return {
+            "synthetic": {
+                k: result[k]
+                for k in ("pipeline", "original_design", "broker_limit", "batched_consumer", "ratios")
+                if k in result
+            }
+        }
     return {}
 
 
@@ -418,9 +505,16 @@ def goals(result: dict) -> list[dict]:
     out = []
 
     def goal(name, value, target, ok, unit="", note="", status=None):
-        out.append({"goal": name, "value": value, "target": f"{'≥' if ok is ge else '≤'} {target:,} {unit}".strip(),
-                    "unit": unit, "note": note,
-                    "status": status or ("not measured" if value is None else ("met" if ok(value, target) else "missed"))})
+        out.append(
+            {
+                "goal": name,
+                "value": value,
+                "target": f"{'≥' if ok is ge else '≤'} {target:,} {unit}".strip(),
+                "unit": unit,
+                "note": note,
+                "status": status or ("not measured" if value is None else ("met" if ok(value, target) else "missed")),
+            }
+        )
 
     runs = _runs(result)
     lt, syn = runs.get("long-tail", {}), runs.get("synthetic", {})
@@ -429,45 +523,98 @@ def goals(result: dict) -> list[dict]:
     def small(p):  # a smoke run's few posts say nothing about throughput
         return "indicative only" if p and p["posts"] < MIN_POSTS_FOR_GOALS else None
 
-    goal("long-tail end to end, posts/s", lt_p.get("posts_per_second") if lt_p.get("counts_exact") else None,
-         GOALS["long_tail_pps"], ge, "posts/s", f"{lt_p['posts']:,} posts; the goal is at 300,000" if lt_p else "",
-         small(lt_p))
-    goal("long-tail pipeline / batched consumer", (lt.get("ratios") or {}).get("pipeline_over_batched"),
-         GOALS["long_tail_over_batched"], ge, "x", "", small(lt_p))
-    goal("synthetic end to end, posts/s", syn_p.get("posts_per_second") if syn_p.get("counts_exact") else None,
-         GOALS["synthetic_pps"], ge, "posts/s", f"{syn_p['posts']:,} posts" if syn_p else "", small(syn_p))
+    goal(
+        "long-tail end to end, posts/s",
+        lt_p.get("posts_per_second") if lt_p.get("counts_exact") else None,
+        GOALS["long_tail_pps"],
+        ge,
+        "posts/s",
+        f"{lt_p['posts']:,} posts; the goal is at 300,000" if lt_p else "",
+        small(lt_p),
+    )
+    goal(
+        "long-tail pipeline / batched consumer",
+        (lt.get("ratios") or {}).get("pipeline_over_batched"),
+        GOALS["long_tail_over_batched"],
+        ge,
+        "x",
+        "",
+        small(lt_p),
+    )
+    goal(
+        "synthetic end to end, posts/s",
+        syn_p.get("posts_per_second") if syn_p.get("counts_exact") else None,
+        GOALS["synthetic_pps"],
+        ge,
+        "posts/s",
+        f"{syn_p['posts']:,} posts" if syn_p else "",
+        small(syn_p),
+    )
     soak = result.get("soak") or {}
-    goal("soak: throughput of the last segment / the first", soak.get("final_over_fresh"),
-         GOALS["soak_final_over_fresh"], ge, "x",
-         f"{soak['posts']:,} posts: {soak['final_posts_per_second']:,} vs {soak['fresh_posts_per_second']:,} posts/s; "
-         "the goal is at 2,000,000" if soak.get("final_over_fresh") else "",
-         "indicative only" if soak.get("final_over_fresh") and soak["posts"] < MIN_POSTS_FOR_SOAK_GOAL else None)
+    goal(
+        "soak: throughput of the last segment / the first",
+        soak.get("final_over_fresh"),
+        GOALS["soak_final_over_fresh"],
+        ge,
+        "x",
+        f"{soak['posts']:,} posts: {soak['final_posts_per_second']:,} vs {soak['fresh_posts_per_second']:,} posts/s; "
+        "the goal is at 2,000,000"
+        if soak.get("final_over_fresh")
+        else "",
+        "indicative only" if soak.get("final_over_fresh") and soak["posts"] < MIN_POSTS_FOR_SOAK_GOAL else None,
+    )
     if soak.get("checkpoint_p99_s") is not None:
         cp, where = soak["checkpoint_p99_s"], f"soak, {soak['posts']:,} posts"
     else:
-        cps = [r["pipeline"]["checkpoints"].get("duration_p99_s") for r in runs.values()
-               if (r.get("pipeline") or {}).get("checkpoints")]
+        cps = [
+            r["pipeline"]["checkpoints"].get("duration_p99_s")
+            for r in runs.values()
+            if (r.get("pipeline") or {}).get("checkpoints")
+        ]
         cps = [c for c in cps if c is not None]
         cp, where = (max(cps), "throughput runs (no soak measured)") if cps else (None, "")
     goal("checkpoint duration p99", cp, GOALS["checkpoint_p99_s"], le, "s", where)
     st = soak.get("steady") or {}
     if st.get("checkpoints"):
-        goal("checkpoint duration p99, keeping up with a live stream", st["checkpoints"]["duration_p99_s"],
-             GOALS["checkpoint_p99_s"], le, "s",
-             f"{st['rate']:,.0f} posts/s for {st['seconds']:.0f} s after the soak's {soak['posts']:,} posts; "
-             f"{st['checkpoints']['completed']} checkpoints")
+        goal(
+            "checkpoint duration p99, keeping up with a live stream",
+            st["checkpoints"]["duration_p99_s"],
+            GOALS["checkpoint_p99_s"],
+            le,
+            "s",
+            f"{st['rate']:,.0f} posts/s for {st['seconds']:.0f} s after the soak's {soak['posts']:,} posts; "
+            f"{st['checkpoints']['completed']} checkpoints",
+        )
     kill = soak.get("jm_kill") or {}
     resumed = kill.get("counting_resumed_s")
     never = bool(kill) and resumed is None and not kill.get("skipped")  # it did not resume within the wait
-    goal("JobManager kill -> counting again", resumed, GOALS["jm_kill_resume_s"], le, "s",
-         kill["skipped"] if kill.get("skipped") else (
-             f"at {kill['rate']:,.0f} posts/s; a second's worth of posts counted after "
-             f"{_n(kill.get('flowing_again_s'))} s" if kill else "")
-         + ("; counting did not resume within the wait" if never else ""), "missed" if never else None)
+    goal(
+        "JobManager kill -> counting again",
+        resumed,
+        GOALS["jm_kill_resume_s"],
+        le,
+        "s",
+        kill["skipped"]
+        if kill.get("skipped")
+        else (
+            f"at {kill['rate']:,.0f} posts/s; a second's worth of posts counted after "
+            f"{_n(kill.get('flowing_again_s'))} s"
+            if kill
+            else ""
+        )
+        + ("; counting did not resume within the wait" if never else ""),
+        "missed" if never else None,
+    )
     f = result.get("freshness") or {}
-    goal("freshness p99 at 1,000 posts/s", f.get("p99_s"), GOALS["freshness_p99_s"], le, "s",
-         f"measured at {f['rate']:,} posts/s" if f and f.get("rate") != 1000 else "",
-         "indicative only" if f and f.get("rate") != 1000 else None)
+    goal(
+        "freshness p99 at 1,000 posts/s",
+        f.get("p99_s"),
+        GOALS["freshness_p99_s"],
+        le,
+        "s",
+        f"measured at {f['rate']:,} posts/s" if f and f.get("rate") != 1000 else "",
+        "indicative only" if f and f.get("rate") != 1000 else None,
+    )
     return out
 
 
@@ -475,8 +622,10 @@ def bottleneck(cost: dict) -> str:
     """The stage that spent the most CPU in the throughput run: on 2 cores, the one that bounds it."""
     total = sum(c["cpu_seconds"] for c in cost.values()) or 1
     name, c = max(cost.items(), key=lambda item: item[1]["cpu_seconds"])
-    return (f"Bottleneck: {name}, {c['cpu_seconds']} of {total:.0f} CPU seconds ({c['cpu_seconds'] / total:.0%}). "
-            "README (Benchmarks) gives its profile and what would move it.")
+    return (
+        f"Bottleneck: {name}, {c['cpu_seconds']} of {total:.0f} CPU seconds ({c['cpu_seconds'] / total:.0%}). "
+        "README (Benchmarks) gives its profile and what would move it."
+    )
 
 
 def _n(v, unit=""):
@@ -503,12 +652,19 @@ def merge(old: dict | None, new: dict) -> dict:
 
 def report(result: dict) -> str:
     m = result["machine"]
-    lines = [f"# Pipeline benchmark, {m['date']}", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mib']:,} MiB; the whole stack on it.", ""]
+    lines = [
+        f"# Pipeline benchmark, {m['date']}",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mib']:,} MiB; the whole stack on it.",
+        "",
+    ]
     w = result.get("warmup") or {}
     if w.get("posts"):
-        lines += [f"Before anything was measured, {w['posts']:,} {w['data']} posts were counted to warm the JVMs up "
-                  f"(`--warmup`): {w['seconds']} s, {w['posts_per_second']:,} posts/s.", ""]
+        lines += [
+            f"Before anything was measured, {w['posts']:,} {w['data']} posts were counted to warm the JVMs up "
+            f"(`--warmup`): {w['seconds']} s, {w['posts_per_second']:,} posts/s.",
+            "",
+        ]
     g = result.get("goals") or goals(result)
     lines += ["## Goals (issue 12)", "", "| goal | measured | target | status |", "|---|---|---|---|"]
     for x in g:
@@ -519,45 +675,76 @@ def report(result: dict) -> str:
     for data, r in _runs(result).items():
         p, o, lim, b = r.get("pipeline", {}), r.get("original_design"), r.get("broker_limit"), r.get("batched_consumer")
         ra = r.get("ratios") or {}
-        lines += [f"## Throughput, {data} data" + (f" (measured {r['measured']})" if r.get("measured") else ""), "",
-                  "| measure | value |", "|---|---|"]
+        lines += [
+            f"## Throughput, {data} data" + (f" (measured {r['measured']})" if r.get("measured") else ""),
+            "",
+            "| measure | value |",
+            "|---|---|",
+        ]
         if p:
-            extra = (f"; {p['distinct_words']:,} distinct words, {p['distinct_hashtags']:,} hashtags"
-                     if p.get("distinct_words") else "")
-            lines.append(f"| pipeline, end to end ({p['posts']:,} posts, counts exact: {p['counts_exact']}{extra}) | "
-                         f"{_n(p.get('posts_per_second'), 'posts/s')} |")
+            extra = (
+                f"; {p['distinct_words']:,} distinct words, {p['distinct_hashtags']:,} hashtags"
+                if p.get("distinct_words")
+                else ""
+            )
+            lines.append(
+                f"| pipeline, end to end ({p['posts']:,} posts, counts exact: {p['counts_exact']}{extra}) | "
+                f"{_n(p.get('posts_per_second'), 'posts/s')} |"
+            )
             if p.get("minute_counts"):
                 mc = p["minute_counts"]
-                lines.append(f"| per-minute counts exact (hashtags, words: {mc['hashtag_minute_counts']['keys']:,} + "
-                             f"{mc['unigram_minute_counts']['keys']:,} keys) | {mc['exact']} |")
+                lines.append(
+                    f"| per-minute counts exact (hashtags, words: {mc['hashtag_minute_counts']['keys']:,} + "
+                    f"{mc['unigram_minute_counts']['keys']:,} keys) | {mc['exact']} |"
+                )
             cp = p.get("checkpoints") or {}
             if cp.get("completed"):
-                lines.append(f"| checkpoints during the run: p50 / p99 / max, state | {cp['duration_p50_s']} s / "
-                             f"{cp['duration_p99_s']} s / {cp['duration_max_s']} s, {cp['state_size_mib']} MiB "
-                             f"({cp['completed']} completed, {cp['failed']} failed) |")
+                lines.append(
+                    f"| checkpoints during the run: p50 / p99 / max, state | {cp['duration_p50_s']} s / "
+                    f"{cp['duration_p99_s']} s / {cp['duration_max_s']} s, {cp['state_size_mib']} MiB "
+                    f"({cp['completed']} completed, {cp['failed']} failed) |"
+                )
         if b:
             v = b.get("verify") or {}
-            lines.append(f"| batched Python consumer ({b['posts']:,} posts, counts exact: {v.get('exact', 'not checked')}; "
-                         f"{b['flushes']} upserts of {b['rows_upserted']:,} rows) | {_n(b.get('posts_per_second'), 'posts/s')} |")
+            lines.append(
+                f"| batched Python consumer ({b['posts']:,} posts, counts exact: {v.get('exact', 'not checked')}; "
+                f"{b['flushes']} upserts of {b['rows_upserted']:,} rows) | {_n(b.get('posts_per_second'), 'posts/s')} |"
+            )
         if o:
             lines.append(f"| original 2021 design ({o['posts']:,} posts) | {_n(o['posts_per_second'], 'posts/s')} |")
         if lim:
-            lines.append(f"| broker limit, produce + consume, no processing ({lim['posts']:,} posts) | "
-                         f"{_n(lim['posts_per_second'], 'posts/s')} |")
-        for key, label in (("pipeline_over_batched", "pipeline / batched consumer"),
-                           ("pipeline_over_original", "pipeline / original"), ("pipeline_over_limit", "pipeline / limit")):
+            lines.append(
+                f"| broker limit, produce + consume, no processing ({lim['posts']:,} posts) | "
+                f"{_n(lim['posts_per_second'], 'posts/s')} |"
+            )
+        for key, label in (
+            ("pipeline_over_batched", "pipeline / batched consumer"),
+            ("pipeline_over_original", "pipeline / original"),
+            ("pipeline_over_limit", "pipeline / limit"),
+        ):
             if ra.get(key) is not None:
                 lines.append(f"| ratio {label} | {_n(ra[key])} |")
         lines.append("")
         if p.get("cost"):
-            lines += ["| service | CPU seconds | peak memory (PSS) |", "|---|---|---|",
-                      *[f"| {name} | {c['cpu_seconds']} | {c['peak_pss_mib']:,} MiB |" for name, c in p["cost"].items()],
-                      f"| total | {sum(c['cpu_seconds'] for c in p['cost'].values()):.1f} | "
-                      f"{sum(c['peak_pss_mib'] for c in p['cost'].values()):,} MiB |", "", bottleneck(p["cost"]), ""]
+            lines += [
+                "| service | CPU seconds | peak memory (PSS) |",
+                "|---|---|---|",
+                *[f"| {name} | {c['cpu_seconds']} | {c['peak_pss_mib']:,} MiB |" for name, c in p["cost"].items()],
+                f"| total | {sum(c['cpu_seconds'] for c in p['cost'].values()):.1f} | "
+                f"{sum(c['peak_pss_mib'] for c in p['cost'].values()):,} MiB |",
+                "",
+                bottleneck(p["cost"]),
+                "",
+            ]
     f = result.get("freshness")
     if f:
-        lines += ["## Freshness", "", f"At {f['rate']:,} posts/s for {f['seconds']} s ({f['seen']:,} of {f['posts']:,} seen): "
-                  f"p50 {f['p50_s']} s, p95 {f['p95_s']} s, p99 {f['p99_s']} s, max {f['max_s']} s.", ""]
+        lines += [
+            "## Freshness",
+            "",
+            f"At {f['rate']:,} posts/s for {f['seconds']} s ({f['seen']:,} of {f['posts']:,} seen): "
+            f"p50 {f['p50_s']} s, p95 {f['p95_s']} s, p99 {f['p99_s']} s, max {f['max_s']} s.",
+            "",
+        ]
     soak = result.get("soak")
     if soak:
         lines += soak_report(soak)
@@ -566,44 +753,58 @@ def report(result: dict) -> str:
 
 def soak_report(soak: dict) -> list[str]:
     v = soak.get("verify") or {}
-    lines = [f"## Soak, {soak['posts']:,} {soak['data']} posts in segments of {soak['segment']:,} ({soak['date']})", "",
-             f"Throughput: first segment {_n(soak['fresh_posts_per_second'], 'posts/s')}, last "
-             f"{_n(soak['final_posts_per_second'], 'posts/s')} (ratio {_n(soak['final_over_fresh'])}). "
-             f"Checkpoints over the soak: p50 {soak['checkpoint_p50_s']} s, p99 {soak['checkpoint_p99_s']} s, "
-             f"max {soak['checkpoint_max_s']} s. At the end, every hashtag's all-time count and the top words' exact: "
-             f"{v.get('counts_exact', v.get('exact'))} (checked in {v.get('seconds')} s); posts counted "
-             f"{_n(v.get('posts_got'))} of {_n(v.get('posts_want'))} sent"
-             + ("" if v.get("posts_exact", True) else
-                " (more: posts someone else sent meanwhile; fewer: posts lost)") + "."
-             + (f" Before the soak, {soak['warmup']['posts']:,} posts warmed the JVMs up ({soak['warmup']['seconds']} s)."
-                if (soak.get("warmup") or {}).get("posts") else ""), "",
-             "| segment | posts | posts/s | checkpoints p50 / p99 / max (s) | failed | state (MiB) | written per checkpoint p50 (MiB) "
-             "| TM PSS peak (MiB) | TM heap peak (MiB) | rows written | unigram_minute_counts rows | posts count exact |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## Soak, {soak['posts']:,} {soak['data']} posts in segments of {soak['segment']:,} ({soak['date']})",
+        "",
+        f"Throughput: first segment {_n(soak['fresh_posts_per_second'], 'posts/s')}, last "
+        f"{_n(soak['final_posts_per_second'], 'posts/s')} (ratio {_n(soak['final_over_fresh'])}). "
+        f"Checkpoints over the soak: p50 {soak['checkpoint_p50_s']} s, p99 {soak['checkpoint_p99_s']} s, "
+        f"max {soak['checkpoint_max_s']} s. At the end, every hashtag's all-time count and the top words' exact: "
+        f"{v.get('counts_exact', v.get('exact'))} (checked in {v.get('seconds')} s); posts counted "
+        f"{_n(v.get('posts_got'))} of {_n(v.get('posts_want'))} sent"
+        + ("" if v.get("posts_exact", True) else " (more: posts someone else sent meanwhile; fewer: posts lost)")
+        + "."
+        + (
+            f" Before the soak, {soak['warmup']['posts']:,} posts warmed the JVMs up ({soak['warmup']['seconds']} s)."
+            if (soak.get("warmup") or {}).get("posts")
+            else ""
+        ),
+        "",
+        "| segment | posts | posts/s | checkpoints p50 / p99 / max (s) | failed | state (MiB) | written per checkpoint p50 (MiB) "
+        "| TM PSS peak (MiB) | TM heap peak (MiB) | rows written | unigram_minute_counts rows | posts count exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in soak["segments"]:
         cp = s["checkpoints"]
-        lines.append(f"| {s['segment']} | {s['cumulative_posts']:,} | {_n(s['posts_per_second'])} | "
-                     f"{cp['duration_p50_s']} / {cp['duration_p99_s']} / {cp['duration_max_s']} | {cp['failed']} | "
-                     f"{cp['state_size_mib']} | {cp['checkpointed_size_p50_mib']} | {s['tm_pss_peak_mib']:,} | "
-                     f"{cp['tm_heap_used_peak_mib']} | {s['rows_written_total']:,} | "
-                     f"{s['table_rows']['unigram_minute_counts']['rows']:,} | {s['posts_count_exact']} |")
+        lines.append(
+            f"| {s['segment']} | {s['cumulative_posts']:,} | {_n(s['posts_per_second'])} | "
+            f"{cp['duration_p50_s']} / {cp['duration_p99_s']} / {cp['duration_max_s']} | {cp['failed']} | "
+            f"{cp['state_size_mib']} | {cp['checkpointed_size_p50_mib']} | {s['tm_pss_peak_mib']:,} | "
+            f"{cp['tm_heap_used_peak_mib']} | {s['rows_written_total']:,} | "
+            f"{s['table_rows']['unigram_minute_counts']['rows']:,} | {s['posts_count_exact']} |"
+        )
     st = soak.get("steady") or {}
     if st.get("checkpoints"):
         cp = st["checkpoints"]
-        lines += ["", f"Then {st['posts']:,} posts at {st['rate']:,.0f} posts/s for {st['seconds']:.0f} s (a live stream's "
-                      f"pace, with the soak's state): checkpoints p50 {cp['duration_p50_s']} s, p99 "
-                      f"{cp['duration_p99_s']} s, max {cp['duration_max_s']} s ({cp['completed']} completed, "
-                      f"{cp['failed']} failed), written per checkpoint p50 {cp['checkpointed_size_p50_mib']} MiB."]
+        lines += [
+            "",
+            f"Then {st['posts']:,} posts at {st['rate']:,.0f} posts/s for {st['seconds']:.0f} s (a live stream's "
+            f"pace, with the soak's state): checkpoints p50 {cp['duration_p50_s']} s, p99 "
+            f"{cp['duration_p99_s']} s, max {cp['duration_max_s']} s ({cp['completed']} completed, "
+            f"{cp['failed']} failed), written per checkpoint p50 {cp['checkpointed_size_p50_mib']} MiB.",
+        ]
     k = soak.get("jm_kill") or {}
     lines.append("")
     if k.get("skipped"):
         lines.append(f"JobManager kill: skipped ({k['skipped']}).")
     elif k:
-        lines.append(f"JobManager kill (`kill -9`) at {k['rate']:,.0f} posts/s: counting again after "
-                     f"{_n(k['counting_resumed_s'])} s, a second's worth of posts counted after "
-                     f"{_n(k.get('flowing_again_s'))} s (JobManager back after {_n(k['jobmanager_back_s'])} s, job running "
-                     f"after {_n(k['job_running_s'])} s, its first checkpoint after {_n(k['first_checkpoint_s'])} s); "
-                     f"{k['posts_fed']:,} posts sent meanwhile, all counted afterwards: {k.get('caught_up')}.")
+        lines.append(
+            f"JobManager kill (`kill -9`) at {k['rate']:,.0f} posts/s: counting again after "
+            f"{_n(k['counting_resumed_s'])} s, a second's worth of posts counted after "
+            f"{_n(k.get('flowing_again_s'))} s (JobManager back after {_n(k['jobmanager_back_s'])} s, job running "
+            f"after {_n(k['job_running_s'])} s, its first checkpoint after {_n(k['first_checkpoint_s'])} s); "
+            f"{k['posts_fed']:,} posts sent meanwhile, all counted afterwards: {k.get('caught_up')}."
+        )
     return lines + [""]
 
 
@@ -638,7 +839,7 @@ def _plot_throughput(result: dict, runs: dict, a, b) -> None:
     keys = ["original_design", "batched_consumer", "pipeline", "broker_limit"]
     colors = ["#9aa3ad", "#b45309", "#1d4ed8", "#047857"]
     width = 0.8 / max(1, len(names))
-    for i, (key, name, color) in enumerate(zip(keys, names, colors)):
+    for i, (key, name, color) in enumerate(zip(keys, names, colors, strict=False)):
         xs, ys = [], []
         for j, r in enumerate(runs.values()):
             v = (r.get(key) or {}).get("posts_per_second")
@@ -669,8 +870,13 @@ def _plot_soak(soak: dict, kill: dict, fig, axes, rows: int, top: int) -> None:
     c, d = axes[0]
     c.plot(x, [s["posts_per_second"] or 0 for s in segs], marker="o", color="#1d4ed8")
     if soak.get("fresh_posts_per_second"):
-        c.axhline(soak["fresh_posts_per_second"] * GOALS["soak_final_over_fresh"], color="red", linestyle="--",
-                  linewidth=1, label="80% of the first segment")
+        c.axhline(
+            soak["fresh_posts_per_second"] * GOALS["soak_final_over_fresh"],
+            color="red",
+            linestyle="--",
+            linewidth=1,
+            label="80% of the first segment",
+        )
         c.legend(fontsize=8)
     c.set_title("soak: throughput per segment")
     c.set_ylabel("posts/s")
@@ -682,8 +888,13 @@ def _plot_soak(soak: dict, kill: dict, fig, axes, rows: int, top: int) -> None:
     d.set_ylabel("checkpoint duration (s)")
     d.set_xlabel("posts counted (thousands)")
     d2 = d.twinx()
-    d2.plot(x, [s["checkpoints"]["state_size_mib"] or 0 for s in segs], color="#9aa3ad", linestyle=":",
-            label="state size (MiB)")
+    d2.plot(
+        x,
+        [s["checkpoints"]["state_size_mib"] or 0 for s in segs],
+        color="#9aa3ad",
+        linestyle=":",
+        label="state size (MiB)",
+    )
     d2.set_ylabel("state size (MiB)")
     d.set_title("soak: checkpoints")
     d.legend(fontsize=8, loc="upper left")
@@ -697,11 +908,17 @@ def _plot_soak(soak: dict, kill: dict, fig, axes, rows: int, top: int) -> None:
     e.set_ylim(bottom=0)
     e.legend(fontsize=8)
     bottom = [0] * len(segs)
-    for t in ("unigram_minute_counts", "unigram_counts", "hashtag_minute_counts", "hashtag_counts",
-              "trending_hashtags", "post_stats"):
+    for t in (
+        "unigram_minute_counts",
+        "unigram_counts",
+        "hashtag_minute_counts",
+        "hashtag_counts",
+        "trending_hashtags",
+        "post_stats",
+    ):
         vals = [s["rows_written"].get(t, 0) / 1000 for s in segs]
         g.bar(x, vals, width=(x[0] if x else 1) * 0.6, bottom=bottom, label=t)
-        bottom = [u + v for u, v in zip(bottom, vals)]
+        bottom = [u + v for u, v in zip(bottom, vals, strict=False)]
     g.set_ylabel("rows written (thousands)")
     g.set_xlabel("posts counted (thousands)")
     g.set_title("soak: rows written to PostgreSQL per segment")
@@ -710,14 +927,22 @@ def _plot_soak(soak: dict, kill: dict, fig, axes, rows: int, top: int) -> None:
         h = plt.subplot2grid((rows, 2), (top + 2, 0), colspan=2, fig=fig)
         axes[2][0].remove()
         axes[2][1].remove()
-        t, n = zip(*kill["series"])
+        t, n = zip(*kill["series"], strict=False)
         h.plot(t, [v - kill["counted_at_kill"] for v in n], color="#1d4ed8")
         if kill.get("counting_resumed_s") is not None:
-            h.axvline(kill["counting_resumed_s"], color="#047857", linestyle="--",
-                      label=f"counting again: {kill['counting_resumed_s']} s")
+            h.axvline(
+                kill["counting_resumed_s"],
+                color="#047857",
+                linestyle="--",
+                label=f"counting again: {kill['counting_resumed_s']} s",
+            )
         if kill.get("flowing_again_s") is not None:
-            h.axvline(kill["flowing_again_s"], color="#b45309", linestyle="--",
-                      label=f"a second's worth of posts counted: {kill['flowing_again_s']} s")
+            h.axvline(
+                kill["flowing_again_s"],
+                color="#b45309",
+                linestyle="--",
+                label=f"a second's worth of posts counted: {kill['flowing_again_s']} s",
+            )
         h.axvline(GOALS["jm_kill_resume_s"], color="red", linestyle=":", label="goal: 30 s")
         h.set_xlabel("seconds since kill -9 of the JobManager")
         h.set_ylabel("posts counted since the kill")
@@ -750,21 +975,29 @@ def write_results(result: dict, out: Path) -> dict:
 
 def main(
     posts: int = typer.Option(1_000_000, help="posts for the pipeline's throughput run (the soak's total with --soak)"),
-    data: list[str] = typer.Option(None, help="synthetic or long-tail; repeat for both (default: synthetic; "
-                                              "long-tail with --soak)"),
+    data: list[str] = typer.Option(
+        None, help="synthetic or long-tail; repeat for both (default: synthetic; long-tail with --soak)"
+    ),
     rate: int = typer.Option(1000, help="posts/s for the freshness run (and the JobManager kill)"),
     freshness_seconds: int = typer.Option(30, help="length of the freshness run"),
     original_posts: int = typer.Option(20_000, help="posts for the original design (it is slow; 0: skip)"),
-    limit_posts: int = typer.Option(None, help="posts for the broker limit (default: as many as the pipeline's; 0: skip)"),
-    batched_posts: int = typer.Option(None, help="posts for the batched consumer (default: as many as the pipeline's; "
-                                                 "0: skip)"),
+    limit_posts: int = typer.Option(
+        None, help="posts for the broker limit (default: as many as the pipeline's; 0: skip)"
+    ),
+    batched_posts: int = typer.Option(
+        None, help="posts for the batched consumer (default: as many as the pipeline's; 0: skip)"
+    ),
     soak: bool = typer.Option(False, "--soak", help="the soak instead: --posts in segments, then a JobManager kill"),
     segment: int = typer.Option(200_000, help="soak: posts per segment"),
     kill_jm: bool = typer.Option(True, "--kill-jm/--no-kill-jm", help="soak: kill -9 the JobManager at the end"),
-    steady_seconds: float = typer.Option(90, help="soak: then posts at --rate for this long, the checkpoints of a "
-                                                  "pipeline that keeps up (0: skip)"),
-    warmup: int = typer.Option(50_000, help="posts counted before anything is measured, so that the JVMs have compiled "
-                                            "their hot code (0: none: the figures then include a cold start)"),
+    steady_seconds: float = typer.Option(
+        90, help="soak: then posts at --rate for this long, the checkpoints of a pipeline that keeps up (0: skip)"
+    ),
+    warmup: int = typer.Option(
+        50_000,
+        help="posts counted before anything is measured, so that the JVMs have compiled "
+        "their hot code (0: none: the figures then include a cold start)",
+    ),
     timeout: float = typer.Option(1800, help="give up on a pipeline run (or a soak segment) after this many seconds"),
     out: Path = typer.Option(RESULTS, help="where the results go"),
 ) -> None:
@@ -778,8 +1011,9 @@ def main(
     if soak:
         from .soak import soak as run_soak
 
-        result["soak"] = run_soak(posts, segment, modes[0], timeout=timeout, kill=kill_jm, kill_rate=rate,
-                                  steady_seconds=steady_seconds)
+        result["soak"] = run_soak(
+            posts, segment, modes[0], timeout=timeout, kill=kill_jm, kill_rate=rate, steady_seconds=steady_seconds
+        )
         result["soak"]["warmup"] = warm
     else:
         result["warmup"] = warm

@@ -56,8 +56,9 @@ def load() -> str:
 
 def run(args: list[str], env: dict) -> tuple[int, float, float]:
     """(posts, seconds, posts/s) from the CLI's report line."""
-    out = subprocess.run([sys.executable, "-m", "producer.cli", *args], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     if out.returncode != 0:
         sys.exit(f"producer failed ({out.returncode}):\n{out.stderr}")
     m = re.search(r"sent (\d+) posts to '[^']+' in ([\d.]+)s \(([\d,]+) posts/s\)", " ".join(out.stderr.split()))
@@ -80,25 +81,53 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             replay_file = Path(tmp) / "bench.jsonl"
-            subprocess.run([sys.executable, "-m", "producer.cli", "synthetic", "--count", str(args.count), "--seed",
-                            "1", "--out", str(replay_file)], cwd=REPO, env=env, check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "producer.cli",
+                    "synthetic",
+                    "--count",
+                    str(args.count),
+                    "--seed",
+                    "1",
+                    "--out",
+                    str(replay_file),
+                ],
+                cwd=REPO,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             size = replay_file.stat().st_size
             print("setup")
             print(f"  machine     {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}")
-            print(f"  python      {platform.python_version()}, confluent-kafka {version()}, "
-                  f"librdkafka {libversion()[0]}")
-            print(f"  broker      {settings.bootstrap_servers} (local stack, shared with its JVMs), "
-                  f"topic {topic}: 2 partitions, replication 1")
-            print("  producer    one process (the CLI); " + ", ".join(
-                f"{k}={conf[k]}" for k in ("enable.idempotence", "acks", "compression.type", "linger.ms", "batch.size")))
-            print("  record      Avro (schemas/post.avsc), Confluent framing, key = post id; "
-                  f"replay file {args.count:,} lines, {size / args.count:.0f} bytes a line")
+            print(
+                f"  python      {platform.python_version()}, confluent-kafka {version()}, librdkafka {libversion()[0]}"
+            )
+            print(
+                f"  broker      {settings.bootstrap_servers} (local stack, shared with its JVMs), "
+                f"topic {topic}: 2 partitions, replication 1"
+            )
+            print(
+                "  producer    one process (the CLI); "
+                + ", ".join(
+                    f"{k}={conf[k]}"
+                    for k in ("enable.idempotence", "acks", "compression.type", "linger.ms", "batch.size")
+                )
+            )
+            print(
+                "  record      Avro (schemas/post.avsc), Confluent framing, key = post id; "
+                f"replay file {args.count:,} lines, {size / args.count:.0f} bytes a line"
+            )
             print(f"  runs        {args.repeat} per source, {args.count:,} posts each")
             print()
             print(f"{'source':<10} {'run':>3} {'posts':>9} {'seconds':>8} {'posts/s':>9}   load average (1, 5, 15 min)")
             best = {}
-            for source, cli in (("replay", ["replay", str(replay_file)]),
-                                ("synthetic", ["synthetic", "--count", str(args.count), "--seed", "2"])):
+            for source, cli in (
+                ("replay", ["replay", str(replay_file)]),
+                ("synthetic", ["synthetic", "--count", str(args.count), "--seed", "2"]),
+            ):
                 rates = []
                 for i in range(1, args.repeat + 1):
                     before = load()
@@ -109,8 +138,10 @@ def main() -> None:
             print()
             for source, (top, median) in best.items():
                 verdict = "meets" if median >= TARGET else "below"
-                print(f"{source:<10} best {top:>9,.0f} posts/s, median {median:>9,.0f} posts/s  "
-                      f"({verdict} the {TARGET:,} posts/s target)")
+                print(
+                    f"{source:<10} best {top:>9,.0f} posts/s, median {median:>9,.0f} posts/s  "
+                    f"({verdict} the {TARGET:,} posts/s target)"
+                )
     finally:
         admin.delete_topics([topic])[topic].result(15)
         registry = SchemaRegistryClient({"url": settings.registry_url, "timeout": 30})

@@ -42,8 +42,16 @@ from tests import reference
 
 from .common import FlinkSampler, ServiceSampler, db, percentile, posts_of, produce, wait_quiet
 
-COUNT_TABLES = ("hashtag_counts", "unigram_counts", "unigram_tops", "hashtag_minute_counts", "unigram_minute_counts", "unigram_minute_tops",
-                "trending_hashtags", "post_stats")
+COUNT_TABLES = (
+    "hashtag_counts",
+    "unigram_counts",
+    "unigram_tops",
+    "hashtag_minute_counts",
+    "unigram_minute_counts",
+    "unigram_minute_tops",
+    "trending_hashtags",
+    "post_stats",
+)
 STATS_SETTLE_S = 11  # PostgreSQL backends report table statistics at most ~10 s after their writes
 
 
@@ -53,16 +61,22 @@ def posts_counted(conn) -> int:
 
 
 def table_writes(conn) -> dict[str, int]:
-    rows = conn.execute("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables "
-                        "WHERE relname = ANY(%s)", (list(COUNT_TABLES),)).fetchall()
+    rows = conn.execute(
+        "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+        (list(COUNT_TABLES),),
+    ).fetchall()
     return {name: n for name, n in rows}
 
 
 def table_rows(conn) -> dict[str, dict]:
     """Rows and size of each count table (tables only: trending_hashtags may be a view, computed when read)."""
     out = {}
-    tables = {r[0] for r in conn.execute("SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s)",
-                                         (list(COUNT_TABLES),)).fetchall()}
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s)", (list(COUNT_TABLES),)
+        ).fetchall()
+    }
     for t in (t for t in COUNT_TABLES if t in tables):
         n = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
         size = conn.execute("SELECT pg_total_relation_size(%s)", (t,)).fetchone()[0]
@@ -81,29 +95,40 @@ def wait_counted(conn, target: int, timeout: float, label: str, t0: float | None
             return time.monotonic() - t0
         if time.monotonic() - last >= 10:
             last = time.monotonic()
-            print(f"  {label}: {n - start_count:,} more counted, {target - n:,} to go "
-                  f"({time.monotonic() - t0:.0f}s, load {os.getloadavg()[0]:.1f})", flush=True)
+            print(
+                f"  {label}: {n - start_count:,} more counted, {target - n:,} to go "
+                f"({time.monotonic() - t0:.0f}s, load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
         time.sleep(0.2)
     return None
 
 
 def snapshot_counts(conn) -> tuple[dict, dict]:
-    return (dict(conn.execute("SELECT hashtag, count FROM hashtag_counts").fetchall()),
-            dict(conn.execute("SELECT word, count FROM unigram_counts").fetchall()))
+    return (
+        dict(conn.execute("SELECT hashtag, count FROM hashtag_counts").fetchall()),
+        dict(conn.execute("SELECT word, count FROM unigram_counts").fetchall()),
+    )
 
 
 def compare(conn, before: tuple[dict, dict], tags: Counter, words: Counter) -> dict:
     t0 = time.monotonic()
     now_tags, now_words = snapshot_counts(conn)
     bad = [k for k in tags if now_tags.get(k) != before[0].get(k, 0) + tags[k]]
-    out = {"hashtag_counts": {"keys": len(tags), "mismatched": len(bad),
-                              "examples": [{"key": k, "want": before[0].get(k, 0) + tags[k], "got": now_tags.get(k)}
-                                           for k in bad[:3]]}}
+    out = {
+        "hashtag_counts": {
+            "keys": len(tags),
+            "mismatched": len(bad),
+            "examples": [{"key": k, "want": before[0].get(k, 0) + tags[k], "got": now_tags.get(k)} for k in bad[:3]],
+        }
+    }
     # the 1,000 most used words are kept: reference.top_mismatches says what that can check
     bad_words = reference.top_mismatches(before[1], now_words, words)
-    out["unigram_counts"] = {"keys": len(now_words), "mismatched": len(bad_words),
-                             "examples": [{"key": k, "want_gain": e, "before": b, "got": a}
-                                          for k, (e, b, a) in list(bad_words.items())[:3]]}
+    out["unigram_counts"] = {
+        "keys": len(now_words),
+        "mismatched": len(bad_words),
+        "examples": [{"key": k, "want_gain": e, "before": b, "got": a} for k, (e, b, a) in list(bad_words.items())[:3]],
+    }
     out["exact"] = all(v["mismatched"] == 0 for v in out.values() if isinstance(v, dict))
     out["seconds"] = round(time.monotonic() - t0, 2)
     return out
@@ -180,10 +205,10 @@ class Feeder(threading.Thread):
 
 def jm_kill(conn, posts, rate: float, warmup: float = 15, after: float = 10, timeout: float = 300) -> tuple[dict, list]:
     """Kill -9 the Flink JobManager while posts flow at `rate`; seconds until counting resumes."""
+    import httpx
+
     from stack.common import FLINK_URL
     from stack.pipeline import live_job
-
-    import httpx
 
     if not running_pid("supervisor"):
         return {"skipped": "no supervisor runs (make up starts it): nothing would restart the JobManager"}, []
@@ -232,14 +257,25 @@ def jm_kill(conn, posts, rate: float, warmup: float = 15, after: float = 10, tim
             break
         time.sleep(0.25)
     feeder.stop()
-    print(f"jm kill: counting resumed after {resumed:.1f}s (a second's worth of posts counted after "
-          f"{flowing if flowing is None else round(flowing, 1)}s)" if resumed is not None
-          else f"jm kill: counting did not resume within {timeout:.0f}s", flush=True)
+    print(
+        f"jm kill: counting resumed after {resumed:.1f}s (a second's worth of posts counted after "
+        f"{flowing if flowing is None else round(flowing, 1)}s)"
+        if resumed is not None
+        else f"jm kill: counting did not resume within {timeout:.0f}s",
+        flush=True,
+    )
     r = lambda v: round(v, 1) if v is not None else None  # noqa: E731
     return {
-        "rate": rate, "posts_fed": len(feeder.sent), "counted_at_kill": at_kill, "plateau": detect.plateau,
-        "plateau_reached_s": r(detect.plateau_since), "jobmanager_back_s": r(jm_back), "job_running_s": r(job_running),
-        "first_checkpoint_s": r(job_checkpoint), "counting_resumed_s": r(resumed), "flowing_again_s": r(flowing),
+        "rate": rate,
+        "posts_fed": len(feeder.sent),
+        "counted_at_kill": at_kill,
+        "plateau": detect.plateau,
+        "plateau_reached_s": r(detect.plateau_since),
+        "jobmanager_back_s": r(jm_back),
+        "job_running_s": r(job_running),
+        "first_checkpoint_s": r(job_checkpoint),
+        "counting_resumed_s": r(resumed),
+        "flowing_again_s": r(flowing),
         "series": series[::4],  # one point a second
     }, feeder.sent
 
@@ -254,14 +290,26 @@ def steady(posts, rate: float, seconds: float, flink: FlinkSampler) -> tuple[dic
     feeder.stop()
     w1 = time.time()
     cp = flink.window(w0, w1)
-    print(f"steady: {len(feeder.sent):,} posts at {rate:,.0f} posts/s for {seconds:.0f} s: checkpoints p50/p99 "
-          f"{cp['duration_p50_s']}/{cp['duration_p99_s']} s ({cp['completed']} done, {cp['failed']} failed)", flush=True)
+    print(
+        f"steady: {len(feeder.sent):,} posts at {rate:,.0f} posts/s for {seconds:.0f} s: checkpoints p50/p99 "
+        f"{cp['duration_p50_s']}/{cp['duration_p99_s']} s ({cp['completed']} done, {cp['failed']} failed)",
+        flush=True,
+    )
     return {"rate": rate, "seconds": seconds, "posts": len(feeder.sent), "checkpoints": cp}, feeder.sent
 
 
-def soak(total: int, segment: int, data: str = "long-tail", *, seed: int | None = None, timeout: float = 1800,
-         kill: bool = True, kill_rate: float = 1000, steady_seconds: float = 90,
-         flink: FlinkSampler | None = None) -> dict:
+def soak(
+    total: int,
+    segment: int,
+    data: str = "long-tail",
+    *,
+    seed: int | None = None,
+    timeout: float = 1800,
+    kill: bool = True,
+    kill_rate: float = 1000,
+    steady_seconds: float = 90,
+    flink: FlinkSampler | None = None,
+) -> dict:
     seed = seed if seed is not None else uuid.uuid4().int % 10**9
     run_id = uuid.uuid4().hex[:16]
     n_segments = -(-total // segment)
@@ -302,31 +350,40 @@ def soak(total: int, segment: int, data: str = "long-tail", *, seed: int | None 
             cp = flink.window(wall0, wall1)
             counted = posts_counted(conn) - base
             seg = {
-                "segment": s + 1, "posts": len(posts), "cumulative_posts": done,
-                "produce_seconds": round(produce_s, 2), "seconds": round(seconds, 2) if seconds else None,
+                "segment": s + 1,
+                "posts": len(posts),
+                "cumulative_posts": done,
+                "produce_seconds": round(produce_s, 2),
+                "seconds": round(seconds, 2) if seconds else None,
                 "posts_per_second": round(len(posts) / seconds) if seconds else None,
-                "posts_count_exact": counted == done, "counted": counted,
+                "posts_count_exact": counted == done,
+                "counted": counted,
                 "checkpoints": cp,
                 "tm_pss_peak_mib": cost["flink-taskmanager"]["peak_pss_mib"],
                 "tm_pss_last_mib": cost["flink-taskmanager"]["last_pss_mib"],
                 "rows_written": {t: writes.get(t, 0) - writes_before.get(t, 0) for t in COUNT_TABLES},
                 "table_rows": rows,
-                "cost": cost, "reference_seconds": round(ref_s, 1), "window": [round(wall0, 3), round(wall1, 3)],
+                "cost": cost,
+                "reference_seconds": round(ref_s, 1),
+                "window": [round(wall0, 3), round(wall1, 3)],
             }
             seg["rows_written_total"] = sum(seg["rows_written"].values())
             writes_before = writes
             segments.append(seg)
-            print(f"soak: segment {s + 1}/{n_segments}: {done:,} posts, "
-                  f"{seg['posts_per_second'] or 0:,} posts/s, checkpoints p50/p99 "
-                  f"{cp['duration_p50_s']}/{cp['duration_p99_s']} s ({cp['completed']} done, {cp['failed']} failed), "
-                  f"state {cp['state_size_mib']} MiB, TM PSS {seg['tm_pss_peak_mib']:,} MiB, "
-                  f"{seg['rows_written_total']:,} rows written, posts count exact: {seg['posts_count_exact']}",
-                  flush=True)
+            print(
+                f"soak: segment {s + 1}/{n_segments}: {done:,} posts, "
+                f"{seg['posts_per_second'] or 0:,} posts/s, checkpoints p50/p99 "
+                f"{cp['duration_p50_s']}/{cp['duration_p99_s']} s ({cp['completed']} done, {cp['failed']} failed), "
+                f"state {cp['state_size_mib']} MiB, TM PSS {seg['tm_pss_peak_mib']:,} MiB, "
+                f"{seg['rows_written_total']:,} rows written, posts count exact: {seg['posts_count_exact']}",
+                flush=True,
+            )
             if seconds is None:
                 break
         # the kill's posts: long-tail, event times at the pace they are sent (a live stream)
-        live = posts_of("long-tail", None, seed + 1, f"{run_id}k", start_ms=int(time.time() * 1000),
-                        posts_per_minute=kill_rate * 60)
+        live = posts_of(
+            "long-tail", None, seed + 1, f"{run_id}k", start_ms=int(time.time() * 1000), posts_per_minute=kill_rate * 60
+        )
         steady_result, fed_steady = {"skipped": "a segment was not counted in time"}, []
         if all(seg["seconds"] is not None for seg in segments) and steady_seconds > 0:
             steady_result, fed_steady = steady(live, kill_rate, steady_seconds, flink)
@@ -359,18 +416,31 @@ def soak(total: int, segment: int, data: str = "long-tail", *, seed: int | None 
             flink.stop()
         conn.close()
     # the checkpoints of the segments (not of the kill's restart)
-    all_cp = [c["duration_ms"] / 1000 for c in flink.checkpoints.values()
-              if c["duration_ms"] is not None and c["trigger_ms"]
-              and any(w[0] <= c["trigger_ms"] / 1000 <= w[1] for w in (seg["window"] for seg in segments))]
+    all_cp = [
+        c["duration_ms"] / 1000
+        for c in flink.checkpoints.values()
+        if c["duration_ms"] is not None
+        and c["trigger_ms"]
+        and any(w[0] <= c["trigger_ms"] / 1000 <= w[1] for w in (seg["window"] for seg in segments))
+    ]
     fresh = segments[0]["posts_per_second"] if segments else None
     last = segments[-1]["posts_per_second"] if segments else None
     return {
-        "date": time.strftime("%Y-%m-%d %H:%M"), "data": data, "seed": seed, "posts": done, "segment": segment,
-        "segments": segments, "fresh_posts_per_second": fresh, "final_posts_per_second": last,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "data": data,
+        "seed": seed,
+        "posts": done,
+        "segment": segment,
+        "segments": segments,
+        "fresh_posts_per_second": fresh,
+        "final_posts_per_second": last,
         "final_over_fresh": round(last / fresh, 3) if fresh and last else None,
-        "checkpoint_p50_s": _r(percentile(all_cp, 0.5)), "checkpoint_p99_s": _r(percentile(all_cp, 0.99)),
+        "checkpoint_p50_s": _r(percentile(all_cp, 0.5)),
+        "checkpoint_p99_s": _r(percentile(all_cp, 0.99)),
         "checkpoint_max_s": _r(max(all_cp)) if all_cp else None,
-        "steady": steady_result, "jm_kill": kill_result, "verify": verify,
+        "steady": steady_result,
+        "jm_kill": kill_result,
+        "verify": verify,
     }
 
 

@@ -34,8 +34,15 @@ class SchemaRegistrationError(RuntimeError):
 
 # ---------------------------------------------------------------- registration
 
-def register(registry: SchemaRegistryClient, subject: str, schema_str: str, *, schema_file: str = "",
-             compatibility: str = "BACKWARD") -> int:
+
+def register(
+    registry: SchemaRegistryClient,
+    subject: str,
+    schema_str: str,
+    *,
+    schema_file: str = "",
+    compatibility: str = "BACKWARD",
+) -> int:
     """Register `schema_str` under `subject` (idempotent) and return its id.
 
     The evolution policy is enforced by the registry: when the subject's
@@ -52,11 +59,15 @@ def register(registry: SchemaRegistryClient, subject: str, schema_str: str, *, s
     try:
         # a registry restarting, or its database away for a moment, is waited for
         return Retrying(
-            retry=retry_if_exception(_registry_unavailable), stop=stop_after_attempt(REGISTER_ATTEMPTS),
-            wait=wait_exponential(multiplier=0.5, max=8), reraise=True,
+            retry=retry_if_exception(_registry_unavailable),
+            stop=stop_after_attempt(REGISTER_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.5, max=8),
+            reraise=True,
             before_sleep=lambda state: log.warning(
                 "schema registry unavailable (%s); retrying in %.1fs",
-                state.outcome.exception(), state.next_action.sleep),
+                state.outcome.exception(),
+                state.next_action.sleep,
+            ),
         )(attempt)
     except SchemaRegistryError as e:
         if e.http_status_code == 409:
@@ -64,15 +75,19 @@ def register(registry: SchemaRegistryClient, subject: str, schema_str: str, *, s
             raise SchemaRegistrationError(
                 f"schema{where} is incompatible with subject '{subject}' (compatibility {level}); "
                 f"the registry refused it: {e.error_message}. Evolve the schema compatibly "
-                "(a new field needs a default; a field keeps its name and type), or write to a new topic.") from None
+                "(a new field needs a default; a field keeps its name and type), or write to a new topic."
+            ) from None
         if e.http_status_code == 422:
-            raise SchemaRegistrationError(f"schema{where} is invalid for subject '{subject}': {e.error_message}") from None
+            raise SchemaRegistrationError(
+                f"schema{where} is invalid for subject '{subject}': {e.error_message}"
+            ) from None
         raise SchemaRegistrationError(f"registering schema{where} under subject '{subject}' failed: {e}") from None
     except Exception as e:
         if not _network_error(e):
             raise
-        raise SchemaRegistrationError(f"registering schema{where} under subject '{subject}' failed: "
-                                      f"the schema registry cannot be reached ({e})") from None
+        raise SchemaRegistrationError(
+            f"registering schema{where} under subject '{subject}' failed: the schema registry cannot be reached ({e})"
+        ) from None
 
 
 REGISTER_ATTEMPTS = 6  # about 15 s of back-off in all
@@ -105,6 +120,7 @@ def confluent_header(schema_id: int) -> bytes:
 
 # ---------------------------------------------------------------- encoding
 
+
 def _slow_varint(n: int) -> bytes:
     out = bytearray()
     while n >= 0x80:
@@ -135,8 +151,16 @@ def _varint(n: int) -> bytes:
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 # the Python type that selects a union branch
-_PY_TYPE = {"null": "NoneType", "boolean": "bool", "int": "int", "long": "int", "float": "float",
-            "double": "float", "bytes": "bytes", "string": "str"}
+_PY_TYPE = {
+    "null": "NoneType",
+    "boolean": "bool",
+    "int": "int",
+    "long": "int",
+    "float": "float",
+    "double": "float",
+    "bytes": "bytes",
+    "string": "str",
+}
 
 
 class _Unsupported(Exception):
@@ -157,13 +181,17 @@ def _emit_value(lines: list[str], var: str, name: str, avro_type: str, indent: s
         return []
     if avro_type in ("string", "bytes"):
         enc = f"{var}.encode()" if avro_type == "string" else var
-        lines += [f"{indent}{name} = {enc}; _n = len({name}) << 1",
-                  f"{indent}{name}_len = V[_n] if _n < T else varint(_n)"]
+        lines += [
+            f"{indent}{name} = {enc}; _n = len({name}) << 1",
+            f"{indent}{name}_len = V[_n] if _n < T else varint(_n)",
+        ]
         return [f"{name}_len", name]
     if avro_type in ("int", "long"):
         bits = 63 if avro_type == "long" else 31
-        lines += [f"{indent}_n = {var}; _n = (_n << 1) ^ (_n >> {bits})",
-                  f"{indent}{name} = V[_n] if 0 <= _n < T else varint(_n)"]
+        lines += [
+            f"{indent}_n = {var}; _n = (_n << 1) ^ (_n >> {bits})",
+            f"{indent}{name} = V[_n] if 0 <= _n < T else varint(_n)",
+        ]
         return [name]
     if avro_type == "boolean":
         lines.append(f"{indent}{name} = b'\\x01' if {var} else b'\\x00'")
@@ -182,8 +210,14 @@ def compile_encoder(schema: dict, header: bytes) -> Callable[[Any], bytes]:
         raise _Unsupported("not a record")
     lines = ["def encode(rec, H=H, V=V, T=T, varint=varint, pack_f=pack_f, pack_d=pack_d):"]
     parts = ["H"]
-    consts: dict[str, Any] = {"H": header, "V": VARINT, "T": _TABLE_SIZE, "varint": _varint,
-                              "pack_f": struct.Struct("<f").pack, "pack_d": struct.Struct("<d").pack}
+    consts: dict[str, Any] = {
+        "H": header,
+        "V": VARINT,
+        "T": _TABLE_SIZE,
+        "varint": _varint,
+        "pack_f": struct.Struct("<f").pack,
+        "pack_d": struct.Struct("<d").pack,
+    }
     for i, field in enumerate(schema["fields"]):
         name, ftype = field["name"], field["type"]
         if not name.isidentifier():

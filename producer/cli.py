@@ -1,9 +1,9 @@
 """The producer CLI: every source of posts, one Avro record, one topic.
 
-    python -m producer.cli replay FILE.jsonl [--speed 10]
-    python -m producer.cli synthetic --count 100000 [--rate 500] [--out FILE.jsonl]
-    python -m producer.cli bluesky [-k covid -k vaccin] [-l fr]
-    python -m producer.cli x-stream | x-search      (X_BEARER_TOKEN in the environment)
+python -m producer.cli replay FILE.jsonl [--speed 10]
+python -m producer.cli synthetic --count 100000 [--rate 500] [--out FILE.jsonl]
+python -m producer.cli bluesky [-k covid -k vaccin] [-l fr]
+python -m producer.cli x-stream | x-search      (X_BEARER_TOKEN in the environment)
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,21 +24,37 @@ from .config import ProducerSettings
 from .run import Source, StopFlag, rejects_path, report, run
 from .writer import PostWriter, RejectLog
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Send posts to Kafka (Avro, schema registry) from X, Bluesky, replay files or a generator. "
-                       "Settings: options below, or PRODUCER_* environment variables (see producer/README.md).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Send posts to Kafka (Avro, schema registry) from X, Bluesky, replay files or a generator. "
+    "Settings: options below, or PRODUCER_* environment variables (see producer/README.md).",
+)
 console = Console(stderr=True, soft_wrap=True)  # no wrapping: report lines stay whole for scripts
 
-Topic = Annotated[Optional[str], typer.Option(help="Kafka topic [env PRODUCER_TOPIC; default tweets]")]
-MetricsPort = Annotated[Optional[int], typer.Option(
-    help="Prometheus endpoint port on 127.0.0.1; 0 any free port, -1 none [env PRODUCER_METRICS_PORT; default 9108]")]
-Keywords = Annotated[Optional[list[str]], typer.Option(
-    "--keyword", "-k", help="keep posts with this keyword (repeat; default: the original project's: "
-                            "covid, vaccin, COVID-19, corona virus) [env PRODUCER_KEYWORDS]")]
-Languages = Annotated[Optional[list[str]], typer.Option(
-    "--lang", "-l", help="keep posts in this language (repeat; default fr) [env PRODUCER_LANGUAGES]")]
-MaxPosts = Annotated[Optional[int], typer.Option(min=1, help="stop after this many posts (default: until Ctrl-C)")]
-Duration = Annotated[Optional[float], typer.Option(min=0.1, help="stop after this many seconds")]
+Topic = Annotated[str | None, typer.Option(help="Kafka topic [env PRODUCER_TOPIC; default tweets]")]
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        help="Prometheus endpoint port on 127.0.0.1; 0 any free port, -1 none [env PRODUCER_METRICS_PORT; default 9108]"
+    ),
+]
+Keywords = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keyword",
+        "-k",
+        help="keep posts with this keyword (repeat; default: the original project's: "
+        "covid, vaccin, COVID-19, corona virus) [env PRODUCER_KEYWORDS]",
+    ),
+]
+Languages = Annotated[
+    list[str] | None,
+    typer.Option("--lang", "-l", help="keep posts in this language (repeat; default fr) [env PRODUCER_LANGUAGES]"),
+]
+MaxPosts = Annotated[int | None, typer.Option(min=1, help="stop after this many posts (default: until Ctrl-C)")]
+Duration = Annotated[float | None, typer.Option(min=0.1, help="stop after this many seconds")]
 
 
 @app.callback()
@@ -86,10 +102,15 @@ def _run(source: Source, settings: ProducerSettings, rejects_stem: str, **kw: ob
 
 @app.command()
 def replay(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
-                                help="JSON lines, one X API v2 tweet object per line"),
-    speed: Annotated[Optional[float], typer.Option(
-        min=0, help="replay at the original pace (by created_at) times this factor; default: as fast as possible")] = None,
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, help="JSON lines, one X API v2 tweet object per line"
+    ),
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="replay at the original pace (by created_at) times this factor; default: as fast as possible"
+        ),
+    ] = None,
     topic: Topic = None,
     metrics_port: MetricsPort = None,
 ) -> None:
@@ -97,26 +118,29 @@ def replay(
     from .sources.replay import ReplaySource
 
     settings = _settings(topic=topic, metrics_port=metrics_port)
-    source = ReplaySource(file, speed=speed, max_text_bytes=settings.max_text_bytes,
-                          max_line_bytes=settings.max_line_bytes)
+    source = ReplaySource(
+        file, speed=speed, max_text_bytes=settings.max_text_bytes, max_line_bytes=settings.max_line_bytes
+    )
     _run(source, settings, file.stem)
 
 
 def _parse_start(value: str) -> datetime:
     if value == "now":
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         start = datetime.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"not an ISO 8601 time or 'now': {value}") from None
-    return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
 
 
 @app.command()
 def synthetic(
     count: int = typer.Option(10_000, min=0, help="how many posts; 0 for no end"),
     seed: int = typer.Option(42, help="same seed, same posts"),
-    rate: Annotated[Optional[float], typer.Option(min=0.001, help="posts per second (default: as fast as possible)")] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=0.001, help="posts per second (default: as fast as possible)")
+    ] = None,
     start: str = typer.Option("2021-03-01T08:00:00Z", help="event time of the first post (ISO 8601, or 'now')"),
     out: Path = typer.Option(None, help="write X API v2 JSON lines to this file instead of Kafka"),
     topic: Topic = None,
@@ -128,13 +152,25 @@ def synthetic(
     if out is not None:
         if not count:
             raise typer.BadParameter("--out needs a --count", param_hint="--count")
-        posts = synthetic_posts(count, seed=seed, start=_parse_start(start),
-                                posts_per_minute=rate * 60 if rate else 600)
+        posts = synthetic_posts(
+            count, seed=seed, start=_parse_start(start), posts_per_minute=rate * 60 if rate else 600
+        )
         with open(out, "w", encoding="utf-8") as f:
             for p in posts:
-                created = datetime.fromtimestamp(p.created_at / 1000, timezone.utc).isoformat(timespec="milliseconds")
-                f.write(json.dumps({"id": p.id, "text": p.text, "created_at": created.replace("+00:00", "Z"),
-                                    "author_id": p.author_id, "lang": p.lang}, ensure_ascii=False) + "\n")
+                created = datetime.fromtimestamp(p.created_at / 1000, UTC).isoformat(timespec="milliseconds")
+                f.write(
+                    json.dumps(
+                        {
+                            "id": p.id,
+                            "text": p.text,
+                            "created_at": created.replace("+00:00", "Z"),
+                            "author_id": p.author_id,
+                            "lang": p.lang,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
         console.print(f"wrote {count} posts to {out}")
         return
     settings = _settings(topic=topic, metrics_port=metrics_port)
@@ -145,8 +181,12 @@ def synthetic(
 def bluesky(
     keyword: Keywords = None,
     lang: Languages = None,
-    url: Annotated[Optional[str], typer.Option(
-        help="Jetstream websocket [env PRODUCER_BLUESKY_URL; default wss://jetstream2.us-east.bsky.network/subscribe]")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Jetstream websocket [env PRODUCER_BLUESKY_URL; default wss://jetstream2.us-east.bsky.network/subscribe]"
+        ),
+    ] = None,
     max_posts: MaxPosts = None,
     duration: Duration = None,
     topic: Topic = None,
@@ -191,16 +231,18 @@ def x_stream(
 def x_search(
     keyword: Keywords = None,
     lang: Languages = None,
-    interval: Annotated[Optional[float], typer.Option(
-        min=1, help="seconds between polls [env PRODUCER_X_POLL_INTERVAL_S; default 30]")] = None,
+    interval: Annotated[
+        float | None, typer.Option(min=1, help="seconds between polls [env PRODUCER_X_POLL_INTERVAL_S; default 30]")
+    ] = None,
     max_posts: MaxPosts = None,
     duration: Duration = None,
     topic: Topic = None,
     metrics_port: MetricsPort = None,
 ) -> None:
     """Posts from X API v2 recent search, polled (for access tiers without the stream; X_BEARER_TOKEN)."""
-    settings = _settings(topic=topic, metrics_port=metrics_port, keywords=keyword, languages=lang,
-                         x_poll_interval_s=interval)
+    settings = _settings(
+        topic=topic, metrics_port=metrics_port, keywords=keyword, languages=lang, x_poll_interval_s=interval
+    )
     _run(_x_source("search", settings), settings, "x-search", max_posts=max_posts, duration=duration)
 
 

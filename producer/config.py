@@ -56,8 +56,9 @@ class ProducerSettings(BaseSettings):
     languages: Annotated[list[str], NoDecode] = ["fr"]
 
     # X API v2
-    x_bearer_token: SecretStr | None = Field(None, validation_alias=AliasChoices(
-        "X_BEARER_TOKEN", "PRODUCER_X_BEARER_TOKEN", "x_bearer_token"))
+    x_bearer_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("X_BEARER_TOKEN", "PRODUCER_X_BEARER_TOKEN", "x_bearer_token")
+    )
     x_api_url: str = "https://api.twitter.com"
     x_rule_tag: str = "tweetstream"
     x_poll_interval_s: float = 30.0

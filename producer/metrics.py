@@ -32,8 +32,9 @@ class SourceStats:
 
 
 class Metrics:
-    def __init__(self, source: str, topic: str, stats: DeliveryStats, rejects: RejectLog,
-                 source_stats: SourceStats | None = None):
+    def __init__(
+        self, source: str, topic: str, stats: DeliveryStats, rejects: RejectLog, source_stats: SourceStats | None = None
+    ):
         self.source, self.topic = source, topic
         self.stats, self.rejects = stats, rejects
         self.source_stats = source_stats or SourceStats()
@@ -51,8 +52,10 @@ class Metrics:
         if now > self._last_t:
             self.rate = (delivered - self._last_delivered) / (now - self._last_t)
         self._last_t, self._last_delivered = now, delivered
-        line = (f"{self.source} -> '{self.topic}': sent {s.sent:,}, delivered {delivered:,} ({self.rate:,.0f}/s), "
-                f"rejected {self.rejects.count:,}, delivery errors {s.failed:,}, in flight {s.in_flight:,}")
+        line = (
+            f"{self.source} -> '{self.topic}': sent {s.sent:,}, delivered {delivered:,} ({self.rate:,.0f}/s), "
+            f"rejected {self.rejects.count:,}, delivery errors {s.failed:,}, in flight {s.in_flight:,}"
+        )
         if self.source_stats.skipped:
             line += f", skipped {self.source_stats.skipped:,}"
         if self.source_stats.reconnects:
@@ -98,25 +101,30 @@ class _Collector(Collector):
         yield counter("posts_delivered", "Posts acknowledged by the broker (acks=all)", s.delivered)
         yield counter("delivery_errors", "Posts whose delivery failed", s.failed)
         yield counter("input_skipped", "Input skipped on purpose (filters, other event kinds)", m.source_stats.skipped)
-        rejected = CounterMetricFamily("tweetstream_producer_rejected", "Input rejected, by reason",
-                                       labels=[*labels, "reason"])
+        rejected = CounterMetricFamily(
+            "tweetstream_producer_rejected", "Input rejected, by reason", labels=[*labels, "reason"]
+        )
         for reason, n in sorted(m.rejects.by_reason.items()):
             rejected.add_metric([*values, reason], n)
         yield rejected
-        reconnects = CounterMetricFamily("tweetstream_producer_reconnects", "Reconnects of a live source, by reason",
-                                         labels=[*labels, "reason"])
+        reconnects = CounterMetricFamily(
+            "tweetstream_producer_reconnects", "Reconnects of a live source, by reason", labels=[*labels, "reason"]
+        )
         for reason, n in sorted(m.source_stats.reconnects.items()):
             reconnects.add_metric([*values, reason], n)
         yield reconnects
-        rate = GaugeMetricFamily("tweetstream_producer_rate", "Posts delivered per second over the last interval",
-                                 labels=labels)
+        rate = GaugeMetricFamily(
+            "tweetstream_producer_rate", "Posts delivered per second over the last interval", labels=labels
+        )
         rate.add_metric(values, m.rate)
         yield rate
-        in_flight = GaugeMetricFamily("tweetstream_producer_in_flight", "Posts sent but not yet acknowledged",
-                                      labels=labels)
+        in_flight = GaugeMetricFamily(
+            "tweetstream_producer_in_flight", "Posts sent but not yet acknowledged", labels=labels
+        )
         in_flight.add_metric(values, s.in_flight)
         yield in_flight
-        up = GaugeMetricFamily("tweetstream_producer_uptime_seconds", "Seconds since the producer started",
-                               labels=labels)
+        up = GaugeMetricFamily(
+            "tweetstream_producer_uptime_seconds", "Seconds since the producer started", labels=labels
+        )
         up.add_metric(values, time.monotonic() - m.started)
         yield up

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 import orjson
@@ -43,7 +43,7 @@ def epoch_millis(created_at: object) -> int | None:
     except (ValueError, OverflowError):
         return None
     if dt.tzinfo is None:  # no offset given: UTC, as the X API means it
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
 
 
@@ -68,8 +68,16 @@ def _optional_str(value: object) -> str | None:
     return value.replace("\x00", "") if "\x00" in value else value
 
 
-def make_post(post_id: object, text: object, created_ms: int | None, author_id: object = None,
-              lang: object = None, *, source: str, max_text_bytes: int = 100_000) -> Post:
+def make_post(
+    post_id: object,
+    text: object,
+    created_ms: int | None,
+    author_id: object = None,
+    lang: object = None,
+    *,
+    source: str,
+    max_text_bytes: int = 100_000,
+) -> Post:
     """The checks and cleaning every source goes through."""
     if type(post_id) is not str:  # noqa: E721 - the usual case first, fast
         if isinstance(post_id, bool) or not isinstance(post_id, int):
@@ -92,16 +100,24 @@ def make_post(post_id: object, text: object, created_ms: int | None, author_id: 
         author_id = _optional_str(author_id)
     if type(lang) is not str or "\x00" in lang:  # noqa: E721
         lang = _optional_str(lang) if isinstance(lang, str) else None
-    return Post(post_id, text, created_ms if created_ms is not None else int(time.time() * 1000),
-                author_id, lang, source)
+    return Post(
+        post_id, text, created_ms if created_ms is not None else int(time.time() * 1000), author_id, lang, source
+    )
 
 
 def post_from_tweet(obj: object, *, source: str = "replay", max_text_bytes: int = 100_000) -> Post:
     """An X API v2 tweet object (id, text, created_at, author_id, lang) to a Post."""
     if not isinstance(obj, dict):
         raise Rejected("not a JSON object")
-    return make_post(obj.get("id"), obj.get("text"), epoch_millis(obj.get("created_at")), obj.get("author_id"),
-                     obj.get("lang"), source=source, max_text_bytes=max_text_bytes)
+    return make_post(
+        obj.get("id"),
+        obj.get("text"),
+        epoch_millis(obj.get("created_at")),
+        obj.get("author_id"),
+        obj.get("lang"),
+        source=source,
+        max_text_bytes=max_text_bytes,
+    )
 
 
 # orjson's nesting limit: a document nested deeper is refused before it costs anything

@@ -30,16 +30,16 @@ log = logging.getLogger("producer")
 
 
 class Reject(NamedTuple):
-    line: int          # line of a file, or frame of a stream
+    line: int  # line of a file, or frame of a stream
     reason: str
-    raw: str | bytes   # the input, or its beginning when it was too large to keep
+    raw: str | bytes  # the input, or its beginning when it was too large to keep
     size: int | None = None  # the input's size in bytes when `raw` is only its beginning
 
 
 class Source(Protocol):
-    name: str          # x, bluesky, replay, synthetic
-    origin: str        # where input comes from (file, URL), as written in the rejects file
-    reject_unit: str   # "lines", "messages"; "" when the source never rejects
+    name: str  # x, bluesky, replay, synthetic
+    origin: str  # where input comes from (file, URL), as written in the rejects file
+    reject_unit: str  # "lines", "messages"; "" when the source never rejects
     stats: SourceStats
 
     def __iter__(self) -> Iterator[Post | Reject | None]: ...
@@ -107,9 +107,17 @@ def rejects_path(settings: ProducerSettings, stem: str) -> Path:
     return Path(settings.rejects_dir) / f"{stem}.{time.strftime('%Y%m%dT%H%M%S')}.rejects.jsonl"
 
 
-def run(source: Source, settings: ProducerSettings, *, console: Console, rejects: RejectLog,
-        writer: PostWriter | None = None, max_posts: int | None = None, duration: float | None = None,
-        stop: StopFlag | None = None) -> RunResult:
+def run(
+    source: Source,
+    settings: ProducerSettings,
+    *,
+    console: Console,
+    rejects: RejectLog,
+    writer: PostWriter | None = None,
+    max_posts: int | None = None,
+    duration: float | None = None,
+    stop: StopFlag | None = None,
+) -> RunResult:
     writer = writer or PostWriter(settings)
     stop = stop or StopFlag()
     metrics = Metrics(source.name, settings.topic, writer.stats, rejects, source.stats)
@@ -121,8 +129,7 @@ def run(source: Source, settings: ProducerSettings, *, console: Console, rejects
         with _progress(console) as progress:
             done, total, description = source.progress()
             task = progress.add_task(description, total=total, completed=done)
-            error = _pump(source, writer, rejects, metrics, progress, task, settings, stop, t0,
-                          max_posts, duration)
+            error = _pump(source, writer, rejects, metrics, progress, task, settings, stop, t0, max_posts, duration)
             progress.update(task, completed=source.progress()[0])
     finally:
         source.close()
@@ -131,18 +138,45 @@ def run(source: Source, settings: ProducerSettings, *, console: Console, rejects
     rejects.close()
     metrics.close()
     s = writer.stats
-    return RunResult(s.sent, s.delivered, s.failed, pending, rejects.count, time.monotonic() - t0,
-                     rejects.path if rejects.count else None, stop.reason, error, tuple(s.errors))
+    return RunResult(
+        s.sent,
+        s.delivered,
+        s.failed,
+        pending,
+        rejects.count,
+        time.monotonic() - t0,
+        rejects.path if rejects.count else None,
+        stop.reason,
+        error,
+        tuple(s.errors),
+    )
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=True)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
-def _pump(source: Source, writer: PostWriter, rejects: RejectLog, metrics: Metrics, progress: Progress, task,
-          settings: ProducerSettings, stop: StopFlag, t0: float, max_posts: int | None,
-          duration: float | None) -> BaseException | None:
+def _pump(
+    source: Source,
+    writer: PostWriter,
+    rejects: RejectLog,
+    metrics: Metrics,
+    progress: Progress,
+    task,
+    settings: ProducerSettings,
+    stop: StopFlag,
+    t0: float,
+    max_posts: int | None,
+    duration: float | None,
+) -> BaseException | None:
     """The hot loop. Returns the exception that ended the source, if any."""
     encode, produce, topic = writer.fast_path()
     stats = writer.stats
@@ -177,8 +211,10 @@ def _pump(source: Source, writer: PostWriter, rejects: RejectLog, metrics: Metri
             elif item is not None:
                 rejects.add(origin, item.line, item.reason, item.raw, item.size)
                 if rejects.count <= 10:
-                    progress.console.print(f"[yellow]rejected[/] {escape(origin_name)} line {item.line}: "
-                                           f"{escape(item.reason)}", highlight=False)  # a reason may quote input
+                    progress.console.print(
+                        f"[yellow]rejected[/] {escape(origin_name)} line {item.line}: {escape(item.reason)}",
+                        highlight=False,
+                    )  # a reason may quote input
             # housekeeping: every 256 posts, and whenever the source is idle or rejects
             countdown = 256
             if stop.is_set():

@@ -19,9 +19,9 @@ log = logging.getLogger("producer")
 
 @dataclass
 class DeliveryStats:
-    sent: int = 0          # handed to the producer
-    failed: int = 0        # delivery reported as failed by the broker or librdkafka
-    in_flight: int = 0     # not yet acknowledged (as of the last flush or metrics read)
+    sent: int = 0  # handed to the producer
+    failed: int = 0  # delivery reported as failed by the broker or librdkafka
+    in_flight: int = 0  # not yet acknowledged (as of the last flush or metrics read)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -57,11 +57,17 @@ class PostWriter:
         self.subject = settings.subject
         schema = Path(settings.schema_file).read_text()
         registry = registry or SchemaRegistryClient({"url": settings.registry_url, "timeout": 30})
-        self.schema_id = register(registry, self.subject, schema, schema_file=str(settings.schema_file),
-                                  compatibility=settings.schema_compatibility)
+        self.schema_id = register(
+            registry,
+            self.subject,
+            schema,
+            schema_file=str(settings.schema_file),
+            compatibility=settings.schema_compatibility,
+        )
         self._encode = make_encoder(schema, self.schema_id, Post._fields)
-        self._producer = Producer({**producer_config(settings), "on_delivery": self._on_delivery,
-                                   "error_cb": self._on_error})
+        self._producer = Producer(
+            {**producer_config(settings), "on_delivery": self._on_delivery, "error_cb": self._on_error}
+        )
         self.stats = DeliveryStats()
         self._unpolled = 0
 
@@ -155,14 +161,25 @@ class RejectLog:
             except (RecursionError, ValueError):  # too deep, or an integer too long to print
                 raw = f"<{type(raw).__name__} that cannot be printed>".encode()
         size = len(raw) if size is None else size
-        preview = raw[:self.preview_bytes]
+        preview = raw[: self.preview_bytes]
         reason = safe_text(reason)
         self.count += 1
         kind = reason.split(":", 1)[0]
         self.by_reason[kind] = self.by_reason.get(kind, 0) + 1
-        self._file.write(json.dumps({"source": safe_text(origin), "line": line_no, "reason": reason,
-                                     "raw": preview.decode("utf-8", "backslashreplace"), "bytes": size,
-                                     "truncated": size > len(preview)}, ensure_ascii=False) + "\n")
+        self._file.write(
+            json.dumps(
+                {
+                    "source": safe_text(origin),
+                    "line": line_no,
+                    "reason": reason,
+                    "raw": preview.decode("utf-8", "backslashreplace"),
+                    "bytes": size,
+                    "truncated": size > len(preview),
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
 
     def close(self) -> None:
         if self._file:

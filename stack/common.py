@@ -50,11 +50,13 @@ def say(message: str) -> None:
     """A progress line, stamped with the time since the command started."""
     console.print(f"[dim]{time.monotonic() - T0:6.1f}s[/] {message}")
 
+
 class StackError(RuntimeError):
     pass
 
 
 # --------------------------------------------------------------------------- secrets
+
 
 def secret(name: str) -> str:
     """A password: from the environment variable NAME when set (Docker Compose),
@@ -118,8 +120,13 @@ def pg_connect(user: str = "postgres", password_secret: str = "postgres_password
     import psycopg
 
     return psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user=user, password=secret(password_secret),
-        dbname=db, connect_timeout=3, autocommit=True,
+        host=PG_HOST,
+        port=PG_PORT,
+        user=user,
+        password=secret(password_secret),
+        dbname=db,
+        connect_timeout=3,
+        autocommit=True,
     )
 
 
@@ -155,7 +162,9 @@ def flink_env() -> dict[str, str]:
         "FLINK_LOG_DIR": str(LOGS),
         "FLINK_HOME": str(flink_home()),
         # Flink's scripts look for a JVM through JAVA_HOME or PATH.
-        "JAVA_HOME": os.environ.get("JAVA_HOME", str(Path(shutil.which("java") or "/usr/bin/java").resolve().parent.parent)),
+        "JAVA_HOME": os.environ.get(
+            "JAVA_HOME", str(Path(shutil.which("java") or "/usr/bin/java").resolve().parent.parent)
+        ),
     }
 
 

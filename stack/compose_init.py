@@ -11,7 +11,15 @@ import time
 
 from . import pipeline
 from .common import StackError, say
-from .stackctl import connect_healthy, create_topics, deploy_connectors, flink_tm_healthy, kafka_healthy, postgres_healthy, provision_databases
+from .stackctl import (
+    connect_healthy,
+    create_topics,
+    deploy_connectors,
+    flink_tm_healthy,
+    kafka_healthy,
+    postgres_healthy,
+    provision_databases,
+)
 
 
 def wait_for(name: str, healthy, timeout: float = 300) -> None:

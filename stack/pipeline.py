@@ -15,8 +15,18 @@ from pathlib import Path
 import httpx
 
 from .common import (
-    http, file_lock,
-    DATA, FLINK_URL, GATEWAY, KAFKA, LOGS, REGISTRY_URL, REPO, RUN, StackError, say,
+    DATA,
+    FLINK_URL,
+    GATEWAY,
+    KAFKA,
+    LOGS,
+    REGISTRY_URL,
+    REPO,
+    RUN,
+    StackError,
+    file_lock,
+    http,
+    say,
 )
 
 SQL_DIR = REPO / "sql"
@@ -87,6 +97,7 @@ def render(script: Script, *, topic_prefix: str = "", job_name: str = JOB_PREFIX
 
 # --------------------------------------------------------------------------- Flink REST
 
+
 def jobs() -> list[dict]:
     return http.get(f"{FLINK_URL}/jobs/overview", timeout=5).json()["jobs"]
 
@@ -150,13 +161,16 @@ def submit(sql: str, job_name: str, restore_from: str | None = None, timeout: fl
     client started a JVM and planned cold in 20-30 s.)"""
     RUN.mkdir(parents=True, exist_ok=True)
     (RUN / f"{job_name}.sql").write_text(sql, encoding="utf-8")
-    log = [f"-- {time.strftime('%Y-%m-%d %H:%M:%S')} {job_name}" + (f", restoring {restore_from}" if restore_from else "")]
+    log = [
+        f"-- {time.strftime('%Y-%m-%d %H:%M:%S')} {job_name}" + (f", restoring {restore_from}" if restore_from else "")
+    ]
     config = {"execution.state-recovery.path": restore_from} if restore_from else {}
     deadline = time.monotonic() + timeout
     job_id = None
     try:
-        session = http.post(f"{GATEWAY}/sessions", json={"properties": config, "sessionName": job_name},
-                            timeout=30).json()["sessionHandle"]
+        session = http.post(
+            f"{GATEWAY}/sessions", json={"properties": config, "sessionName": job_name}, timeout=30
+        ).json()["sessionHandle"]
     except (httpx.HTTPError, KeyError, ValueError) as e:
         raise SubmitError(f"the SQL gateway ({GATEWAY}) did not open a session for {job_name}: {e}") from None
     try:
@@ -187,8 +201,9 @@ def _execute(session: str, statement: str, deadline: float) -> dict:
         raise SubmitError(_gateway_error(r, statement))
     operation = r.json()["operationHandle"]
     while True:
-        r = http.get(f"{GATEWAY}/sessions/{session}/operations/{operation}/result/0",
-                     params={"rowFormat": "JSON"}, timeout=30)
+        r = http.get(
+            f"{GATEWAY}/sessions/{session}/operations/{operation}/result/0", params={"rowFormat": "JSON"}, timeout=30
+        )
         if r.status_code != 200:
             raise SubmitError(_gateway_error(r, statement))
         result = r.json()
@@ -208,8 +223,8 @@ def _gateway_error(r: httpx.Response, statement: str) -> str:
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("Caused by: ")]
     if starts:
-        cause = [lines[starts[-1]][len("Caused by: "):]]
-        for line in lines[starts[-1] + 1:]:
+        cause = [lines[starts[-1]][len("Caused by: ") :]]
+        for line in lines[starts[-1] + 1 :]:
             if line.startswith("\tat ") or line.startswith("End of exception") or re.match(r"\s*\.\.\. \d+ more", line):
                 break
             cause.append(line)
@@ -231,21 +246,24 @@ class SubmitError(StackError):
 STATE_MISMATCH = re.compile(
     r"Cannot map checkpoint/savepoint state|StateMigrationException|Failed to rollback to checkpoint/savepoint"
     r"|Exception while creating StreamOperatorStateContext|is not compatible with the state|incompatible.{0,40}state",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def failures(job_id: str) -> str:
     """Every exception the job recorded, stack traces included."""
     exc = http.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=5).json()
     entries = exc.get("exceptionHistory", {}).get("entries", [])
-    return "\n".join([exc.get("root-exception") or ""] + [e.get("stacktrace") or e.get("exceptionName", "") for e in entries])
+    return "\n".join(
+        [exc.get("root-exception") or ""] + [e.get("stacktrace") or e.get("exceptionName", "") for e in entries]
+    )
 
 
 def root_cause(job_id: str) -> str:
     """The innermost cause of the job's latest failure, in one line."""
     text = http.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=5).json().get("root-exception") or ""
     causes = [line for line in text.splitlines() if line.startswith("Caused by: ")]
-    return (causes[-1][len("Caused by: "):] if causes else text.split("\n", 1)[0]) or "no exception recorded"
+    return (causes[-1][len("Caused by: ") :] if causes else text.split("\n", 1)[0]) or "no exception recorded"
 
 
 def wait_healthy(job_id: str, timeout: float = 90) -> None:
@@ -291,8 +309,9 @@ def stop_with_savepoint(job_id: str, timeout: float = 120) -> str:
     """Stop a job after a savepoint; return the savepoint's location."""
     # NATIVE: RocksDB's own files, restored by copying them; the default (canonical)
     # format re-inserts every key on restore (35 s for a 2-million-post state)
-    trigger = http.post(f"{FLINK_URL}/jobs/{job_id}/stop", json={"drain": False, "formatType": "NATIVE"},
-                        timeout=10).json()["request-id"]
+    trigger = http.post(
+        f"{FLINK_URL}/jobs/{job_id}/stop", json={"drain": False, "formatType": "NATIVE"}, timeout=10
+    ).json()["request-id"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         st = http.get(f"{FLINK_URL}/jobs/{job_id}/savepoints/{trigger}", timeout=10).json()
@@ -307,10 +326,12 @@ def stop_with_savepoint(job_id: str, timeout: float = 120) -> str:
 
 # --------------------------------------------------------------------------- roll-out
 
+
 @dataclass(frozen=True)
 class Target:
     """Where a pipeline runs: the real one (prefix ''), or a test's own topics and job
     names; `registry` puts another registry URL (a test's proxy) in the script."""
+
     prefix: str = ""
     registry: str = REGISTRY_URL
 
@@ -359,7 +380,9 @@ def start(script: Script, restore_from: str | None, target: Target = Target(), r
         except SubmitError as e:
             if job_id:
                 cancel(job_id)
-            say(f"[yellow]flink: the {kind}'s state does not fit {script.path.name} ({e}); reprocessing from the first post[/]")
+            say(
+                f"[yellow]flink: the {kind}'s state does not fit {script.path.name} ({e}); reprocessing from the first post[/]"
+            )
     if reprocess_hook:
         reprocess_hook()
     say(f"[bold]flink[/]: starting {script.path.name}, reading every post from the start of the topic")
@@ -371,11 +394,20 @@ def start(script: Script, restore_from: str | None, target: Target = Target(), r
 
 def _record(target: Target, script: Script, sql: str, job_id: str, mode: str, restored_from: str | None = None) -> None:
     RUN.mkdir(parents=True, exist_ok=True)
-    target.live_file.write_text(json.dumps({
-        "version": script.version, "script": script.path.name, "sql_sha256": _digest(sql),
-        "job_id": job_id, "started": mode, "restored_from": restored_from,
-        "applied_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }, indent=2))
+    target.live_file.write_text(
+        json.dumps(
+            {
+                "version": script.version,
+                "script": script.path.name,
+                "sql_sha256": _digest(sql),
+                "job_id": job_id,
+                "started": mode,
+                "restored_from": restored_from,
+                "applied_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+            indent=2,
+        )
+    )
 
 
 def latest_checkpoint(job_id: str) -> str | None:
@@ -413,8 +445,11 @@ def _ensure_running(target: Target, reprocess_hook) -> dict:
     saved, live = _read(target.savepoint_file), _read(target.live_file)
     # A job that died before its first checkpoint leaves the snapshot it was
     # restored from as the newest state (it owns it: nothing deleted it).
-    restore = (saved.get("location") or (latest_checkpoint(live["job_id"]) if live.get("job_id") else None)
-               or live.get("restored_from"))
+    restore = (
+        saved.get("location")
+        or (latest_checkpoint(live["job_id"]) if live.get("job_id") else None)
+        or live.get("restored_from")
+    )
     if restore is None and live:
         say("[yellow]flink: no savepoint or checkpoint of the last job; recounting from the first post[/]")
     start(latest(), restore, target, reprocess_hook if (saved or live) else None)

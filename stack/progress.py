@@ -39,8 +39,8 @@ STALL_AFTER_SECONDS = 45.0
 
 @dataclass(frozen=True)
 class Stage:
-    name: str          # "flink job", "sink"
-    group: str         # the consumer group whose committed offsets are its progress
+    name: str  # "flink job", "sink"
+    group: str  # the consumer group whose committed offsets are its progress
     topics: tuple[str, ...]
     waiting_what: str  # what waits for it, in words
     connector: str | None = None  # for a sink: its Kafka Connect connector
@@ -49,8 +49,14 @@ class Stage:
 
 
 def flink_stage(prefix: str = "", flink_url: str = FLINK_URL) -> Stage:
-    return Stage("flink job", f"{prefix}{FLINK_GROUP}", (f"{prefix}{SOURCE_TOPIC}",), f"posts in {prefix}{SOURCE_TOPIC}",
-                 flink_url=flink_url, job_prefix=f"{prefix}{JOB_PREFIX}")
+    return Stage(
+        "flink job",
+        f"{prefix}{FLINK_GROUP}",
+        (f"{prefix}{SOURCE_TOPIC}",),
+        f"posts in {prefix}{SOURCE_TOPIC}",
+        flink_url=flink_url,
+        job_prefix=f"{prefix}{JOB_PREFIX}",
+    )
 
 
 def job_progressed_at(flink_url: str, job_prefix: str, timeout: float = 3.0) -> float | None:
@@ -77,14 +83,14 @@ def sink_stage(connector: str, topics: list[str]) -> Stage:
 @dataclass
 class Verdict:
     stage: str
-    state: str                   # idle | moving | stalled | paused | unknown
-    waiting: int                 # records waiting: at most this many (transaction markers take offsets)
+    state: str  # idle | moving | stalled | paused | unknown
+    waiting: int  # records waiting: at most this many (transaction markers take offsets)
     last_moved_at: float | None  # epoch seconds: when its offsets last moved (or nothing waited)
     message: str = ""
     stalled_seconds: float = 0.0
     connector: str | None = None
 
-    def paused_if(self, connector_state: str | None) -> "Verdict":
+    def paused_if(self, connector_state: str | None) -> Verdict:
         """A sink whose connector was paused (or stopped) on purpose is not stalled."""
         if self.state == "stalled" and connector_state in ("PAUSED", "STOPPED"):
             self.state = "paused"
@@ -117,11 +123,16 @@ class Watch:
         # a consumer that never subscribes: it reads the group's committed offsets
         # and the topics' ends (read_committed: the end is the last stable offset)
         if group not in self._readers:
-            self._readers[group] = Consumer({
-                "bootstrap.servers": self.bootstrap, "group.id": group, "isolation.level": "read_committed",
-                "enable.auto.commit": False, "socket.timeout.ms": int(self.timeout * 1000),
-                "log_level": 3,  # errors only: a stopped broker is reported by the verdict
-            })
+            self._readers[group] = Consumer(
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "group.id": group,
+                    "isolation.level": "read_committed",
+                    "enable.auto.commit": False,
+                    "socket.timeout.ms": int(self.timeout * 1000),
+                    "log_level": 3,  # errors only: a stopped broker is reported by the verdict
+                }
+            )
         return self._readers[group]
 
     def close(self) -> None:
@@ -135,7 +146,9 @@ class Watch:
         try:
             committed, ends = self._offsets(stage)
         except KafkaException as e:
-            return Verdict(stage.name, "unknown", 0, seen.moved_at, f"cannot read offsets: {e}", connector=stage.connector)
+            return Verdict(
+                stage.name, "unknown", 0, seen.moved_at, f"cannot read offsets: {e}", connector=stage.connector
+            )
         upper = sum(max(0, ends[tp] - committed[tp]) for tp in ends)
         first = not seen.committed
         if committed != seen.committed and not first:
@@ -156,23 +169,44 @@ class Watch:
             checkpointed = self._job_progressed_at(stage)
             if checkpointed is not None and now - checkpointed >= self.stall_after:
                 quiet = now - checkpointed
-                return Verdict(stage.name, "stalled", 0, checkpointed,
-                               f"the job has completed no checkpoint for {quiet:.0f} s (posts it read may wait "
-                               "between its tasks)", stalled_seconds=round(quiet, 1))
+                return Verdict(
+                    stage.name,
+                    "stalled",
+                    0,
+                    checkpointed,
+                    f"the job has completed no checkpoint for {quiet:.0f} s (posts it read may wait between its tasks)",
+                    stalled_seconds=round(quiet, 1),
+                )
             return Verdict(stage.name, "idle", 0, now, "nothing waiting", connector=stage.connector)
         quiet = now - seen.moved_at
         if quiet >= self.stall_after:
-            return Verdict(stage.name, "stalled", waiting, seen.moved_at,
-                           f"{waiting:,} {stage.waiting_what} wait and nothing has moved for {quiet:.0f} s",
-                           stalled_seconds=round(quiet, 1), connector=stage.connector)
-        return Verdict(stage.name, "moving", waiting, seen.moved_at, f"{waiting:,} {stage.waiting_what} to go",
-                       connector=stage.connector)
+            return Verdict(
+                stage.name,
+                "stalled",
+                waiting,
+                seen.moved_at,
+                f"{waiting:,} {stage.waiting_what} wait and nothing has moved for {quiet:.0f} s",
+                stalled_seconds=round(quiet, 1),
+                connector=stage.connector,
+            )
+        return Verdict(
+            stage.name,
+            "moving",
+            waiting,
+            seen.moved_at,
+            f"{waiting:,} {stage.waiting_what} to go",
+            connector=stage.connector,
+        )
 
     def _offsets(self, stage: Stage) -> tuple[dict, dict]:
         reader = self._reader(stage.group)
         topics = reader.list_topics(timeout=self.timeout).topics
-        parts = [TopicPartition(t, p) for t in stage.topics if t in topics and topics[t].error is None
-                 for p in topics[t].partitions]
+        parts = [
+            TopicPartition(t, p)
+            for t in stage.topics
+            if t in topics and topics[t].error is None
+            for p in topics[t].partitions
+        ]
         committed, ends = {}, {}
         for tp in reader.committed(parts, timeout=self.timeout) if parts else []:
             low, high = reader.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=self.timeout)
@@ -187,8 +221,11 @@ class Watch:
         return job_progressed_at(stage.flink_url, stage.job_prefix, self.timeout)
 
     def _any_record_waits(self, committed: dict, ends: dict) -> bool:
-        return any(records_between(self.bootstrap, TopicPartition(t, p, committed[(t, p)]), ends[(t, p)], limit=1)
-                   for (t, p) in ends if ends[(t, p)] > committed[(t, p)])
+        return any(
+            records_between(self.bootstrap, TopicPartition(t, p, committed[(t, p)]), ends[(t, p)], limit=1)
+            for (t, p) in ends
+            if ends[(t, p)] > committed[(t, p)]
+        )
 
 
 def connector_states(connect_url: str, client=http, timeout: float = 5.0) -> dict[str, str]:
@@ -202,14 +239,22 @@ def connector_states(connect_url: str, client=http, timeout: float = 5.0) -> dic
     return states
 
 
-def records_between(bootstrap: str, tp: TopicPartition, high: int, timeout: float = 5.0,
-                    limit: int | None = None) -> int:
+def records_between(
+    bootstrap: str, tp: TopicPartition, high: int, timeout: float = 5.0, limit: int | None = None
+) -> int:
     """Records a read_committed reader gets from tp's offset up to `high` (counting
     stops at `limit`). Not simply high - offset: transaction markers (commit, abort)
     take offsets too, and a reader never commits past the last of them."""
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "tweetstream-progress-probe",
-                      "isolation.level": "read_committed", "enable.auto.commit": False,
-                      "enable.partition.eof": True, "log_level": 3})
+    probe = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "tweetstream-progress-probe",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "log_level": 3,
+        }
+    )
     try:
         probe.assign([TopicPartition(tp.topic, tp.partition, max(tp.offset, 0))])
         found, deadline = 0, time.monotonic() + timeout

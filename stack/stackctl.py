@@ -30,9 +30,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import typer
@@ -40,16 +40,44 @@ from rich.markup import escape
 
 from . import pipeline, progress
 from .common import (
-    http, file_lock,
-    API_URL, CONF, CONNECT_URL, REGISTRY_URL, REPO, DATA, DIST, FLINK_URL, GATEWAY, HOME, KAFKA, LOGS, PG_BIN, PG_PORT, RUN,
-    SERVING_DB, StackError, _tail, console, flink_env, flink_home, http_ok, java, java21,
-    pg_connect, private_file, say, secret, service_env,
+    API_URL,
+    CONF,
+    CONNECT_URL,
+    DATA,
+    DIST,
+    FLINK_URL,
+    GATEWAY,
+    HOME,
+    KAFKA,
+    LOGS,
+    PG_BIN,
+    PG_PORT,
+    REGISTRY_URL,
+    REPO,
+    RUN,
+    SERVING_DB,
+    StackError,
+    _tail,
+    console,
+    file_lock,
+    flink_env,
+    flink_home,
+    http,
+    http_ok,
+    java,
+    java21,
+    pg_connect,
+    private_file,
+    say,
+    secret,
+    service_env,
 )
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
 # --------------------------------------------------------------------------- processes
+
 
 def _start_time(pid: int) -> str | None:
     try:
@@ -135,8 +163,14 @@ class Service:
             log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} start {self.name}\n".encode())
             log.flush()
             proc = subprocess.Popen(
-                command, cwd=HOME, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, user=self.user,
+                command,
+                cwd=HOME,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                user=self.user,
             )
         _pidfile(self.name).write_text(f"{proc.pid} {_start_time(proc.pid)}")
         _children.append(proc)
@@ -179,6 +213,7 @@ class Service:
 
 
 # --------------------------------------------------------------------------- health checks
+
 
 def postgres_healthy() -> bool:
     try:
@@ -226,6 +261,7 @@ def connect_healthy() -> bool:
 
 # --------------------------------------------------------------------------- service definitions
 
+
 def make_flink_dirs() -> None:
     for sub in ("checkpoints", "savepoints", "tmp", "web"):
         (DATA / "flink" / sub).mkdir(parents=True, exist_ok=True)
@@ -253,60 +289,121 @@ def services() -> list[Service]:
     locale = ["-Duser.language=en", "-Duser.country=US", "-Dfile.encoding=UTF-8"]
     return [
         Service(
-            "postgres", PG_PORT,
+            "postgres",
+            PG_PORT,
             lambda: [str(PG_BIN / "postgres"), "-D", str(DATA / "postgres"), "-c", "unix_socket_directories="],
             # SIGINT is PostgreSQL's fast shutdown; SIGTERM (smart) would wait for
             # the registry's, Connect's and the API's pooled connections to close
-            postgres_healthy, user=pg_user(), timeout=60, stop_signal=signal.SIGINT,
+            postgres_healthy,
+            user=pg_user(),
+            timeout=60,
+            stop_signal=signal.SIGINT,
         ),
         Service(
-            "kafka", 9092,
-            lambda: [java(), "-Xms512m", "-Xmx512m", *locale, log4j, "-cp", kafka_cp,
-                     "kafka.Kafka", str(CONF / "kafka" / "server.properties")],
-            kafka_healthy, timeout=90,
+            "kafka",
+            9092,
+            lambda: [
+                java(),
+                "-Xms512m",
+                "-Xmx512m",
+                *locale,
+                log4j,
+                "-cp",
+                kafka_cp,
+                "kafka.Kafka",
+                str(CONF / "kafka" / "server.properties"),
+            ],
+            kafka_healthy,
+            timeout=90,
         ),
         Service(
-            "registry", 8081,
-            lambda: [java21(), "-Xmx384m", *locale,
-                     f"-Dquarkus.config.locations={CONF / 'registry' / 'application.properties'}",
-                     "-jar", str(DIST / "registry" / "quarkus-run.jar")],
-            lambda: http_ok(f"{REGISTRY_URL}/apis/ccompat/v7/subjects"), timeout=120,
+            "registry",
+            8081,
+            lambda: [
+                java21(),
+                "-Xmx384m",
+                *locale,
+                f"-Dquarkus.config.locations={CONF / 'registry' / 'application.properties'}",
+                "-jar",
+                str(DIST / "registry" / "quarkus-run.jar"),
+            ],
+            lambda: http_ok(f"{REGISTRY_URL}/apis/ccompat/v7/subjects"),
+            timeout=120,
         ),
         Service(
-            "connect", 8083,
-            lambda: [java(), "-Xms256m", "-Xmx768m", *locale, log4j, "-cp", kafka_cp,
-                     "org.apache.kafka.connect.cli.ConnectDistributed", str(CONF / "connect" / "worker.properties")],
-            connect_healthy, timeout=180,
+            "connect",
+            8083,
+            lambda: [
+                java(),
+                "-Xms256m",
+                "-Xmx768m",
+                *locale,
+                log4j,
+                "-cp",
+                kafka_cp,
+                "org.apache.kafka.connect.cli.ConnectDistributed",
+                str(CONF / "connect" / "worker.properties"),
+            ],
+            connect_healthy,
+            timeout=180,
         ),
         Service(
-            "flink-jobmanager", 8082,
+            "flink-jobmanager",
+            8082,
             lambda: ["bash", str(flink_home() / "bin" / "jobmanager.sh"), "start-foreground", *flink_dynamic_props()],
-            flink_jm_healthy, env=flink_env, timeout=120, reuse_command=True,
+            flink_jm_healthy,
+            env=flink_env,
+            timeout=120,
+            reuse_command=True,
         ),
         Service(
-            "flink-taskmanager", 0,
+            "flink-taskmanager",
+            0,
             lambda: ["bash", str(flink_home() / "bin" / "taskmanager.sh"), "start-foreground", *flink_dynamic_props()],
-            flink_tm_healthy, env=flink_env, timeout=120, reuse_command=True,
+            flink_tm_healthy,
+            env=flink_env,
+            timeout=120,
+            reuse_command=True,
         ),
         Service(
-            "flink-sql-gateway", 8084,
+            "flink-sql-gateway",
+            8084,
             lambda: ["bash", str(flink_home() / "bin" / "sql-gateway.sh"), "start-foreground"],
-            sql_gateway_healthy, env=flink_env, timeout=120, reuse_command=True,
+            sql_gateway_healthy,
+            env=flink_env,
+            timeout=120,
+            reuse_command=True,
         ),
         Service(
-            "api", 8000,
-            lambda: [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", "8000",
-                     "--app-dir", str(REPO), "--no-access-log",
-                     # connections at once (a page holds two: its live stream and its fetches;
-                     # API_MAX_STREAMS is 2,000): more get a 503
-                     "--limit-concurrency", "4000"],
-            lambda: http_ok(f"{API_URL}/healthz"), timeout=60,
+            "api",
+            8000,
+            lambda: [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "8000",
+                "--app-dir",
+                str(REPO),
+                "--no-access-log",
+                # connections at once (a page holds two: its live stream and its fetches;
+                # API_MAX_STREAMS is 2,000): more get a 503
+                "--limit-concurrency",
+                "4000",
+            ],
+            lambda: http_ok(f"{API_URL}/healthz"),
+            timeout=60,
         ),
         # restarts whatever above crashes, resumes the Flink job, restarts failed connector tasks
         Service(
-            "supervisor", 0,
+            "supervisor",
+            0,
             lambda: [sys.executable, "-m", "stack.stackctl", "supervise"],
-            lambda: running_pid("supervisor") is not None, timeout=10,
+            lambda: running_pid("supervisor") is not None,
+            timeout=10,
         ),
     ]
 
@@ -317,6 +414,7 @@ BEFORE: dict[str, Callable[[], None]] = {}
 
 
 # --------------------------------------------------------------------------- one-time set-up steps
+
 
 def init_postgres() -> None:
     """initdb on first start: our postgresql.conf and pg_hba.conf, a generated superuser password."""
@@ -336,9 +434,20 @@ def init_postgres() -> None:
     pgdata.chmod(0o700)
     try:
         subprocess.run(
-            [str(PG_BIN / "initdb"), "-D", str(pgdata), "-U", "postgres", f"--pwfile={pwfile}",
-             "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"],
-            check=True, stdout=subprocess.DEVNULL, user=user,
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            user=user,
         )
     finally:
         pwfile.unlink(missing_ok=True)
@@ -358,7 +467,7 @@ def provision_databases() -> None:
     roles = {
         "pipeline": "pipeline_db_password",  # the sink: owns and writes the serving tables
         "registry": "registry_db_password",  # the schema registry's own storage
-        "api_reader": "api_db_password",     # the API: SELECT only
+        "api_reader": "api_db_password",  # the API: SELECT only
     }
     with pg_connect() as conn:
         for role, pw in roles.items():
@@ -366,8 +475,11 @@ def provision_databases() -> None:
             # PostgreSQL cannot bind a password and logs a failed statement: it
             # gets the SCRAM verifier libpq computes here, never the password
             verifier = conn.pgconn.encrypt_password(secret(pw).encode(), role.encode(), b"scram-sha-256").decode()
-            conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role), sql.Literal(verifier)))
+            conn.execute(
+                sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                    sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role), sql.Literal(verifier)
+                )
+            )
         for db, owner in ((SERVING_DB, "pipeline"), ("registry", "registry")):
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
                 conn.execute(f"CREATE DATABASE {db} OWNER {owner}")
@@ -393,9 +505,20 @@ def format_kafka() -> None:
     say("[bold]kafka[/]: formatting KRaft storage")
     logdir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [java(), "-cp", str(DIST / "kafka" / "libs" / "*"), "kafka.tools.StorageTool", "format",
-         "-t", kraft_cluster_id(), "-c", str(CONF / "kafka" / "server.properties")],
-        cwd=HOME, check=True, stdout=subprocess.DEVNULL,
+        [
+            java(),
+            "-cp",
+            str(DIST / "kafka" / "libs" / "*"),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            kraft_cluster_id(),
+            "-c",
+            str(CONF / "kafka" / "server.properties"),
+        ],
+        cwd=HOME,
+        check=True,
+        stdout=subprocess.DEVNULL,
         env=service_env() | {"KAFKA_LOG4J_OPTS": ""},
     )
 
@@ -406,14 +529,26 @@ def create_topics() -> None:
     spec = {k: v for k, v in json.loads((CONF / "kafka" / "topics.json").read_text()).items() if not k.startswith("_")}
     admin = AdminClient({"bootstrap.servers": KAFKA})
     existing = set(admin.list_topics(timeout=10).topics)
-    new = [NewTopic(name, t["partitions"], 1, config=t.get("config", {})) for name, t in spec.items() if name not in existing]
+    new = [
+        NewTopic(name, t["partitions"], 1, config=t.get("config", {}))
+        for name, t in spec.items()
+        if name not in existing
+    ]
     for name, fut in admin.create_topics(new).items() if new else []:
         fut.result()
         say(f"[bold]kafka[/]: created topic {name}")
     # topics made by an older topics.json get its current settings
-    changed = [ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[
-                   ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET) for k, v in t["config"].items()])
-               for name, t in spec.items() if name in existing and t.get("config")]
+    changed = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC,
+            name,
+            incremental_configs=[
+                ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET) for k, v in t["config"].items()
+            ],
+        )
+        for name, t in spec.items()
+        if name in existing and t.get("config")
+    ]
     for fut in admin.incremental_alter_configs(changed).values() if changed else []:
         fut.result()
 
@@ -467,7 +602,9 @@ def deploy_connectors() -> None:
                 states[name] = st["connector"]["state"] if tasks else "NO TASKS"
                 if tasks and any(t["state"] != "RUNNING" for t in tasks):
                     bad = next(t for t in tasks if t["state"] != "RUNNING")
-                    states[name] = bad["state"] + (": " + bad.get("trace", "").splitlines()[0] if bad.get("trace") else "")
+                    states[name] = bad["state"] + (
+                        ": " + bad.get("trace", "").splitlines()[0] if bad.get("trace") else ""
+                    )
             except (httpx.HTTPError, KeyError, ValueError) as e:
                 states[name] = f"unknown ({e})"
         if all(s == "RUNNING" for s in states.values()):
@@ -493,8 +630,11 @@ def restart_failed_connector_tasks() -> list[str]:
     for name in http.get(f"{CONNECT_URL}/connectors", timeout=5).json():
         st = http.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=5).json()
         if st["connector"]["state"] == "FAILED" or any(t["state"] == "FAILED" for t in st.get("tasks", [])):
-            http.post(f"{CONNECT_URL}/connectors/{name}/restart",
-                       params={"includeTasks": "true", "onlyFailed": "true"}, timeout=10)
+            http.post(
+                f"{CONNECT_URL}/connectors/{name}/restart",
+                params={"includeTasks": "true", "onlyFailed": "true"},
+                timeout=10,
+            )
             restarted.append(name)
     return restarted
 
@@ -555,8 +695,10 @@ PROGRESS_FILE = RUN / "progress.json"  # the supervisor's latest verdicts, read 
 
 
 def pipeline_stages() -> list[progress.Stage]:
-    sinks = [progress.sink_stage(p.stem, json.loads(p.read_text())["topics"].split(","))
-             for p in sorted((REPO / "connectors").glob("*.json"))]
+    sinks = [
+        progress.sink_stage(p.stem, json.loads(p.read_text())["topics"].split(","))
+        for p in sorted((REPO / "connectors").glob("*.json"))
+    ]
     return [progress.flink_stage(flink_url=FLINK_URL), *sinks]
 
 
@@ -573,8 +715,11 @@ def why_stalled(stage: progress.Stage) -> str:
         if not postgres_healthy():
             return "PostgreSQL does not answer"
         state = connector_states().get(stage.connector, "not deployed")
-        return f"connector {stage.connector} {state}" if state != "RUNNING" else \
-            f"the tasks of connector {stage.connector} are RUNNING but write nothing (a task is blocked)"
+        return (
+            f"connector {stage.connector} {state}"
+            if state != "RUNNING"
+            else f"the tasks of connector {stage.connector} are RUNNING but write nothing (a task is blocked)"
+        )
     except (httpx.HTTPError, KeyError, ValueError) as e:
         return f"its service does not answer ({type(e).__name__})"
 
@@ -610,7 +755,9 @@ def heal_stall(stage: progress.Stage) -> str | None:
                 launch("flink-taskmanager", restart=True)
                 pipeline.wait_ended(job["jid"], timeout=60)  # the JobManager notices within seconds
             new = pipeline._ensure_running(pipeline.Target(), empty_serving_tables)  # (the lock is ours)
-        return f"{how} the Flink job {job['jid']}, resumed it from its latest checkpoint as {new['jid'] if new else '?'}"
+        return (
+            f"{how} the Flink job {job['jid']}, resumed it from its latest checkpoint as {new['jid'] if new else '?'}"
+        )
     if not postgres_healthy():
         return None
     http.post(f"{CONNECT_URL}/connectors/{stage.connector}/restart", params={"includeTasks": "true"}, timeout=10)
@@ -656,9 +803,19 @@ class Guard:
     def _publish(self, verdicts: list[progress.Verdict], healing: str | None = None) -> None:
         RUN.mkdir(parents=True, exist_ok=True)
         tmp = PROGRESS_FILE.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"checked_at": time.time(), "stall_after": STALL_AFTER, "healing": healing,
-                                   "stages": [v.to_dict() for v in verdicts],
-                                   "heals": self.heals, "last_heal": self.last_heal}, indent=2))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "checked_at": time.time(),
+                    "stall_after": STALL_AFTER,
+                    "healing": healing,
+                    "stages": [v.to_dict() for v in verdicts],
+                    "heals": self.heals,
+                    "last_heal": self.last_heal,
+                },
+                indent=2,
+            )
+        )
         tmp.replace(PROGRESS_FILE)
 
 
@@ -673,8 +830,18 @@ def _wait(check: Callable[[], bool], timeout: float) -> bool:
 
 # --------------------------------------------------------------------------- commands
 
+
 def ensure_installed() -> None:
-    missing = [p for p in (DIST / "kafka" / "libs", DIST / "registry" / "quarkus-run.jar", DIST / "connect-plugins", PG_BIN / "postgres") if not p.exists()]
+    missing = [
+        p
+        for p in (
+            DIST / "kafka" / "libs",
+            DIST / "registry" / "quarkus-run.jar",
+            DIST / "connect-plugins",
+            PG_BIN / "postgres",
+        )
+        if not p.exists()
+    ]
     if missing:
         raise StackError("not installed: " + ", ".join(map(str, missing)) + " (run `make install`)")
     flink_home()
@@ -747,7 +914,7 @@ def _up(api: bool) -> None:
         launch("supervisor")
     except (StackError, subprocess.CalledProcessError, httpx.HTTPError) as e:
         console.print(f"[red]✗ stack start failed:[/] {e}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from e
 
 
 @app.command()
@@ -757,14 +924,16 @@ def connectors() -> None:
         deploy_connectors()
     except (StackError, subprocess.CalledProcessError, httpx.HTTPError) as e:
         console.print(f"[red]✗ connectors:[/] {e}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from e
     say("[green]✓[/] connectors running")
 
 
 @app.command("pipeline-apply")
 def pipeline_apply(
     version: int = typer.Option(None, help="the script version to roll out (default: the latest sql/v<N>_*.sql)"),
-    reprocess: bool = typer.Option(False, help="recount every post from the start instead of resuming from a savepoint"),
+    reprocess: bool = typer.Option(
+        False, help="recount every post from the start instead of resuming from a savepoint"
+    ),
 ) -> None:
     """Roll out a pipeline version: stop the live job with a savepoint and start the
     new script from it when its state fits, else recount every post from the start."""
@@ -775,7 +944,7 @@ def pipeline_apply(
         pipeline.apply(scripts.get(version), reprocess, reprocess_hook=empty_serving_tables)
     except (StackError, httpx.HTTPError) as e:
         console.print(f"[red]✗ pipeline-apply failed:[/] {e}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from e
 
 
 @app.command("pipeline-status")
@@ -783,9 +952,9 @@ def pipeline_status() -> None:
     """Which pipeline version is live, and how it started."""
     try:
         print(json.dumps(pipeline.status(), indent=2))
-    except httpx.HTTPError:
+    except httpx.HTTPError as e:
         console.print("[red]Flink is not running[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from e
 
 
 @app.command("pipeline-render")
@@ -833,7 +1002,7 @@ def start_cmd(service: str = typer.Argument(..., help="|".join(SERVICES))) -> No
         start_service(service)
     except StackError as e:
         console.print(f"[red]✗ {e}[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from e
 
 
 @app.command()
@@ -921,8 +1090,11 @@ def status() -> None:
     if running_pid("flink-jobmanager"):
         try:
             st = pipeline.status()
-            console.print(f"{'pipeline':18} v{st['live_version']} {st['state']}: {st['started']}"
-                          if st["live_version"] else f"{'pipeline':18} [red]not running[/]")
+            console.print(
+                f"{'pipeline':18} v{st['live_version']} {st['state']}: {st['started']}"
+                if st["live_version"]
+                else f"{'pipeline':18} [red]not running[/]"
+            )
         except (httpx.HTTPError, StackError):
             pass
     if running_pid("kafka"):
@@ -939,8 +1111,15 @@ def show_progress() -> bool:
     # (the supervisor checks every 2 s, but not while it restarts something)
     if running_pid("supervisor") and age < 180:
         verdicts = [progress.Verdict(**v) for v in seen["stages"]]
-        note = (f" [dim](as of {age:.0f} s ago" + (f", healing the {seen['healing']}" if seen.get("healing") else "")
-                + ")[/]") if age > 10 else ""
+        note = (
+            (
+                f" [dim](as of {age:.0f} s ago"
+                + (f", healing the {seen['healing']}" if seen.get("healing") else "")
+                + ")[/]"
+            )
+            if age > 10
+            else ""
+        )
     else:
         watch = progress.Watch(KAFKA, STALL_AFTER)
         try:
@@ -953,8 +1132,11 @@ def show_progress() -> bool:
         console.print(f"{v.stage:18} [{colour[v.state]}]{v.state}[/]: {escape(v.message)}{note}")
     if seen.get("heals"):
         last = seen["last_heal"]
-        console.print(f"{'healed':18} " + ", ".join(f"{k} {n}x" for k, n in seen["heals"].items())
-                      + f"; last at {time.strftime('%H:%M:%S', time.localtime(last['at']))}: {escape(last['action'])}")
+        console.print(
+            f"{'healed':18} "
+            + ", ".join(f"{k} {n}x" for k, n in seen["heals"].items())
+            + f"; last at {time.strftime('%H:%M:%S', time.localtime(last['at']))}: {escape(last['action'])}"
+        )
     return not any(v.state == "stalled" for v in verdicts)
 
 

@@ -41,17 +41,36 @@ def secret(name: str) -> str:
     return (REPO / ".stack" / "secrets" / name).read_text().strip()
 
 
+def reader_connect(**kwargs) -> psycopg.Connection:
+    """A connection to the serving database as the API's read-only role."""
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=5432,
+        dbname="tweetstream",
+        user="api_reader",
+        password=secret("api_db_password"),
+        autocommit=True,
+        **kwargs,
+    )
+
+
 @pytest.fixture
 def reader_db(stack):
     """The serving database as the API's read-only role."""
-    with psycopg.connect(host="127.0.0.1", port=5432, dbname="tweetstream", user="api_reader",
-                         password=secret("api_db_password"), autocommit=True) as conn:
+    with reader_connect() as conn:
         yield conn
 
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture

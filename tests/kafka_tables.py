@@ -34,8 +34,15 @@ def read_table(topic: str) -> dict[tuple, dict]:
     # subjects named after the topic, as Flink registers them (no look-up of
     # "associations", an API the Apicurio registry does not have)
     decode = AvroDeserializer(registry, conf={"subject.name.strategy.type": "TOPIC"})
-    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"reader-{topic}", "enable.auto.commit": False,
-                         "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": KAFKA,
+            "group.id": f"reader-{topic}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        }
+    )
     table: dict[tuple, dict] = {}
     try:
         _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)

@@ -28,8 +28,7 @@ def _without_urls(text: str) -> str:
 
 def hashtags(text: str) -> list[str]:
     # the length is the run's as written (after NFC), before lower-casing
-    return [tag.lower() for tag in HASHTAG.findall(_without_urls(text))
-            if LETTER.search(tag) and len(tag) <= MAX_TOKEN]
+    return [tag.lower() for tag in HASHTAG.findall(_without_urls(text)) if LETTER.search(tag) and len(tag) <= MAX_TOKEN]
 
 
 def words(text: str, extra_stopwords: Iterable[str] = ()) -> list[str]:
@@ -141,8 +140,15 @@ def trending(posts: list[dict], watermark_ms: int, top: int = 20) -> dict[int, d
         for tag in set(recent) | set(previous):
             r, p = recent[tag], previous[tag]
             if r >= 3:
-                rows.append({"hashtag": tag, "window_end_ms": end, "recent": r, "previous": p,
-                             "score": (r + 1.0) / (p / 4.0 + 1.0)})
+                rows.append(
+                    {
+                        "hashtag": tag,
+                        "window_end_ms": end,
+                        "recent": r,
+                        "previous": p,
+                        "score": (r + 1.0) / (p / 4.0 + 1.0),
+                    }
+                )
         rows.sort(key=lambda row: (-row["score"], -row["recent"], row["hashtag"]))
         for rank, row in enumerate(rows[:top], start=1):
             table[rank] = row

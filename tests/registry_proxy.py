@@ -53,8 +53,12 @@ class RegistryProxy:
                         proxy.held.append(request)
                     self._hold(rule)
                     return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
-                answer = httpx.request(self.command, proxy.upstream + self.path, content=body, headers=headers, timeout=30)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")
+                }
+                answer = httpx.request(
+                    self.command, proxy.upstream + self.path, content=body, headers=headers, timeout=30
+                )
                 self.send_response(answer.status_code)
                 for k, v in answer.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
@@ -95,7 +99,9 @@ class RegistryProxy:
 
     def _rule(self, method: str, path: str) -> Rule | None:
         with self._lock:
-            return next((r for r in self.rules if r.method == method and r.path.search(path) and time.time() < r.until), None)
+            return next(
+                (r for r in self.rules if r.method == method and r.path.search(path) and time.time() < r.until), None
+            )
 
     def close(self) -> None:
         self._closed.set()

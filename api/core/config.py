@@ -41,15 +41,25 @@ class Settings(BaseSettings):
     max_streams: int = 2000
     # a stage with work waiting that has not moved for this long is reported
     # stalled (the supervisor reads the same variable, STALL_AFTER_SECONDS)
-    stall_after_seconds: float = Field(STALL_AFTER_SECONDS, validation_alias=AliasChoices("STALL_AFTER_SECONDS", "API_STALL_AFTER_SECONDS"))
+    stall_after_seconds: float = Field(
+        STALL_AFTER_SECONDS, validation_alias=AliasChoices("STALL_AFTER_SECONDS", "API_STALL_AFTER_SECONDS")
+    )
     progress_check_seconds: float = 5.0
 
     def conninfo(self) -> str:
         from psycopg.conninfo import make_conninfo
 
-        password = self.db_password.get_secret_value() if self.db_password else self.db_password_file.read_text().strip()
-        return make_conninfo(host=self.db_host, port=self.db_port, dbname=self.db_name,
-                             user=self.db_user, password=password, connect_timeout=3)
+        password = (
+            self.db_password.get_secret_value() if self.db_password else self.db_password_file.read_text().strip()
+        )
+        return make_conninfo(
+            host=self.db_host,
+            port=self.db_port,
+            dbname=self.db_name,
+            user=self.db_user,
+            password=password,
+            connect_timeout=3,
+        )
 
 
 settings = Settings()

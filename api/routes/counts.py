@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -16,7 +16,7 @@ MINUTE_MS = 60_000
 Limit = Annotated[int, Query(ge=1, le=1000, description="how many rows, 1 to 1000")]
 
 
-class Window(str, Enum):
+class Window(StrEnum):
     all = "all"
     m5 = "5m"
     m15 = "15m"
@@ -28,9 +28,15 @@ class Window(str, Enum):
         return {"all": None, "5m": 5, "15m": 15, "1h": 60, "24h": 1440}[self.value]
 
 
-WindowQuery = Annotated[Window, Query(description=(
-    "all: since the first post. Otherwise the last N one-minute buckets of event time, "
-    "ending with the minute of the newest post seen (not the wall clock), so replays of old posts have windows too."))]
+WindowQuery = Annotated[
+    Window,
+    Query(
+        description=(
+            "all: since the first post. Otherwise the last N one-minute buckets of event time, "
+            "ending with the minute of the newest post seen (not the wall clock), so replays of old posts have windows too."
+        )
+    ),
+]
 
 
 class HashtagCount(BaseModel):
@@ -84,25 +90,43 @@ class Timeline(BaseModel):
 @router.get("/timeline", response_model=Timeline)
 async def timeline(
     conn: Conn,
-    hashtag: Annotated[list[str], Query(max_length=10, description="hashtags to show (lower case, no '#'); default: the top 5 of the period")] = [],
+    hashtag: Annotated[
+        list[str],
+        Query(max_length=10, description="hashtags to show (lower case, no '#'); default: the top 5 of the period"),
+    ] = None,
     minutes: Annotated[int, Query(ge=1, le=1440, description="how many minutes, ending with the newest post's")] = 60,
 ) -> Timeline:
     """Per-minute counts of chosen hashtags over the last `minutes` minutes of event time."""
-    row = await (await conn.execute(
-        "SELECT newest_event_ms - newest_event_ms %% %s FROM post_stats WHERE stat = 'all'", (MINUTE_MS,))).fetchone()
+    if hashtag is None:
+        hashtag = []
+    row = await (
+        await conn.execute(
+            "SELECT newest_event_ms - newest_event_ms %% %s FROM post_stats WHERE stat = 'all'", (MINUTE_MS,)
+        )
+    ).fetchone()
     if row is None or row[0] is None:
         return Timeline(start_ms=None, minutes=minutes, series=[])
     start = row[0] - (minutes - 1) * MINUTE_MS
     # as the pipeline keys them: lower case, no '#'; NUL never occurs in a hashtag (and PostgreSQL refuses it)
     tags = [t.lstrip("#").lower().replace("\x00", "") for t in hashtag]
     if not tags:
-        tags = [t for (t,) in await (await conn.execute(
-            """SELECT hashtag FROM hashtag_minute_counts WHERE minute_ms >= %s
-               GROUP BY hashtag ORDER BY sum(count) DESC, hashtag COLLATE "C" LIMIT 5""", (start,))).fetchall()]
+        tags = [
+            t
+            for (t,) in await (
+                await conn.execute(
+                    """SELECT hashtag FROM hashtag_minute_counts WHERE minute_ms >= %s
+               GROUP BY hashtag ORDER BY sum(count) DESC, hashtag COLLATE "C" LIMIT 5""",
+                    (start,),
+                )
+            ).fetchall()
+        ]
     series = {t: [0] * minutes for t in tags}
-    for minute_ms, tag, count in await (await conn.execute(
+    for minute_ms, tag, count in await (
+        await conn.execute(
             "SELECT minute_ms, hashtag, count FROM hashtag_minute_counts WHERE hashtag = ANY(%s) AND minute_ms >= %s",
-            (tags, start))).fetchall():
+            (tags, start),
+        )
+    ).fetchall():
         i = (minute_ms - start) // MINUTE_MS
         if 0 <= i < minutes:
             series[tag][i] = count
@@ -114,7 +138,9 @@ class Trend(BaseModel):
     hashtag: str
     recent: int = Field(description="uses in the window's last 15 minutes")
     previous: int = Field(description="uses in the 60 minutes before those")
-    score: float = Field(description="(recent + 1) / (previous / 4 + 1): growth over the previous hour's 15-minute average")
+    score: float = Field(
+        description="(recent + 1) / (previous / 4 + 1): growth over the previous hour's 15-minute average"
+    )
     window_end_ms: int = Field(description="the window's end: the end of the newest post's minute, epoch ms UTC")
 
 
@@ -122,7 +148,11 @@ class Trend(BaseModel):
 async def trending(conn: Conn, limit: Annotated[int, Query(ge=1, le=20)] = 10) -> list[Trend]:
     """The trending hashtags of the 75 minutes ending with the newest post's minute (event time;
     the view db/004_trending.sql computes them from the per-minute counts)."""
-    rows = await (await conn.execute(
-        """SELECT rank, hashtag, recent, previous, score, window_end_ms FROM trending_hashtags
-           ORDER BY rank LIMIT %s""", (limit,))).fetchall()
+    rows = await (
+        await conn.execute(
+            """SELECT rank, hashtag, recent, previous, score, window_end_ms FROM trending_hashtags
+           ORDER BY rank LIMIT %s""",
+            (limit,),
+        )
+    ).fetchall()
     return [Trend(rank=r, hashtag=h, recent=rc, previous=p, score=s, window_end_ms=w) for r, h, rc, p, s, w in rows]

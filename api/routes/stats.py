@@ -7,8 +7,8 @@ import asyncio
 import dataclasses
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Annotated
-from datetime import datetime, timezone
 
 import httpx
 from fastapi import APIRouter, Query, Request
@@ -27,19 +27,27 @@ router = APIRouter(prefix="/api", tags=["stats"])
 
 class Rejected(BaseModel):
     producer: int = Field(description="input lines the producer rejected (kept in its rejects files)")
-    pipeline: int = Field(description="records of the topic tweets that were not valid posts, set aside "
-                                      "by the pipeline (listed by /api/rejects)")
-    sink: int = Field(description="count rows the database would refuse (a key over 2,000 bytes), set aside "
-                                  "instead of written (listed by /api/rejects/sink)")
-    dead_letter: int = Field(description="records the sink could not read (topic %s)" % settings.dead_letter_topic)
+    pipeline: int = Field(
+        description="records of the topic tweets that were not valid posts, set aside "
+        "by the pipeline (listed by /api/rejects)"
+    )
+    sink: int = Field(
+        description="count rows the database would refuse (a key over 2,000 bytes), set aside "
+        "instead of written (listed by /api/rejects/sink)"
+    )
+    dead_letter: int = Field(description=f"records the sink could not read (topic {settings.dead_letter_topic})")
 
 
 class StageProgress(BaseModel):
     stage: str = Field(description="'flink job' (posts in tweets -> counts) or 'sink' (counts -> PostgreSQL)")
-    state: str = Field(description="idle (nothing waits), moving, stalled (work waits and nothing moved for "
-                                   "stall_after_seconds), paused (its connector paused on purpose), or unknown")
+    state: str = Field(
+        description="idle (nothing waits), moving, stalled (work waits and nothing moved for "
+        "stall_after_seconds), paused (its connector paused on purpose), or unknown"
+    )
     waiting: int = Field(description="records waiting for the stage (at most this many)")
-    last_moved_at: datetime | None = Field(description="when the stage last got through something (or had nothing to do)")
+    last_moved_at: datetime | None = Field(
+        description="when the stage last got through something (or had nothing to do)"
+    )
     message: str
 
 
@@ -89,7 +97,11 @@ def _pipeline() -> Pipeline:
     job_state, version, connectors = "unreachable", None, {}
     try:
         jobs = httpx.get(f"{settings.flink_url}/jobs/overview", timeout=1).json()["jobs"]
-        live = [j for j in jobs if j["name"].startswith("tweetstream-pipeline-v") and j["state"] not in ("FINISHED", "CANCELED", "FAILED")]
+        live = [
+            j
+            for j in jobs
+            if j["name"].startswith("tweetstream-pipeline-v") and j["state"] not in ("FINISHED", "CANCELED", "FAILED")
+        ]
         job_state = live[0]["state"] if live else "not running"
         version = int(live[0]["name"].rsplit("-v", 1)[1]) if live else None
     except (httpx.HTTPError, ValueError, KeyError):
@@ -99,16 +111,30 @@ def _pipeline() -> Pipeline:
     except (httpx.HTTPError, ValueError, KeyError):
         connectors = {"connect": "unreachable"}
     running = job_state == "RUNNING" and bool(connectors) and all(s == "RUNNING" for s in connectors.values())
-    return Pipeline(flink_job=job_state, version=version, connectors=connectors, healthy=running,
-                    stages=[], stalled=[], stall_after_seconds=settings.stall_after_seconds)
+    return Pipeline(
+        flink_job=job_state,
+        version=version,
+        connectors=connectors,
+        healthy=running,
+        stages=[],
+        stalled=[],
+        stall_after_seconds=settings.stall_after_seconds,
+    )
 
 
 def with_progress(p: Pipeline) -> Pipeline:
     """The services' states (cached) and the monitor's latest verdicts."""
     verdicts = [dataclasses.replace(v).paused_if(p.connectors.get(v.connector or "")) for v in monitor.verdicts]
-    stages = [StageProgress(stage=v.stage, state=v.state, waiting=v.waiting, message=v.message,
-                            last_moved_at=_ms(v.last_moved_at * 1000) if v.last_moved_at else None)
-              for v in verdicts]
+    stages = [
+        StageProgress(
+            stage=v.stage,
+            state=v.state,
+            waiting=v.waiting,
+            message=v.message,
+            last_moved_at=_ms(v.last_moved_at * 1000) if v.last_moved_at else None,
+        )
+        for v in verdicts
+    ]
     stalled = [f"{v.stage} stalled: {v.message}" + _context(v.stage, p) for v in verdicts if v.state == "stalled"]
     return p.model_copy(update={"stages": stages, "stalled": stalled, "healthy": p.healthy and not stalled})
 
@@ -130,8 +156,9 @@ def _dead_letters() -> int:
 
     try:
         if _consumer is None:
-            _consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "api-stats",
-                                  "socket.timeout.ms": 1000})
+            _consumer = Consumer(
+                {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "api-stats", "socket.timeout.ms": 1000}
+            )
         md = _consumer.list_topics(settings.dead_letter_topic, timeout=1).topics.get(settings.dead_letter_topic)
         if md is None or md.error is not None:
             return 0
@@ -169,7 +196,7 @@ def pipeline_state() -> Pipeline:
 
 
 def _ms(ms: int | None) -> datetime | None:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc) if ms is not None else None
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
 
 
 STATS_ROW = "SELECT posts, newest_event_ms, updated_at FROM post_stats WHERE stat = 'all'"
@@ -185,13 +212,17 @@ async def stats(conn: Conn) -> Stats:
     set_aside = await (await conn.execute(REJECTED_ROW)).fetchone()
     (sink_rejects,) = await (await conn.execute(SINK_REJECTED_ROW)).fetchone()
     producer_rejects, dead_letters, pipeline = await run_in_threadpool(_outside)
-    rejected = Rejected(producer=producer_rejects, pipeline=set_aside[0] if set_aside else 0, sink=sink_rejects,
-                        dead_letter=dead_letters)
+    rejected = Rejected(
+        producer=producer_rejects,
+        pipeline=set_aside[0] if set_aside else 0,
+        sink=sink_rejects,
+        dead_letter=dead_letters,
+    )
     return Stats(
         posts_counted=posts,
         newest_event=_ms(newest),
         last_update=updated,
-        freshness_seconds=(datetime.now(timezone.utc) - updated).total_seconds() if updated else None,
+        freshness_seconds=(datetime.now(UTC) - updated).total_seconds() if updated else None,
         rejected=rejected,
         pipeline=pipeline,
         tracked_keywords=settings.tracked_keywords,
@@ -210,15 +241,30 @@ class RejectedPost(BaseModel):
 
 
 @router.get("/rejects", response_model=list[RejectedPost])
-async def rejects(conn: Conn, limit: Annotated[int, Query(ge=1, le=1000, description="how many, 1 to 1000")] = 20
-                  ) -> list[RejectedPost]:
+async def rejects(
+    conn: Conn, limit: Annotated[int, Query(ge=1, le=1000, description="how many, 1 to 1000")] = 20
+) -> list[RejectedPost]:
     """The records the pipeline set aside, newest first (the whole copy is in the
     table rejected_posts and the topic of the same name)."""
-    rows = await (await conn.execute(
-        "SELECT tweets_partition, tweets_offset, reason, post_id, text_preview, length(raw_value), rejected_at"
-        " FROM rejected_posts ORDER BY rejected_at DESC, tweets_partition, tweets_offset DESC LIMIT %s", (limit,))).fetchall()
-    return [RejectedPost(tweets_partition=r[0], tweets_offset=r[1], reason=r[2], post_id=r[3], text_preview=r[4],
-                         raw_bytes=r[5], rejected_at=r[6]) for r in rows]
+    rows = await (
+        await conn.execute(
+            "SELECT tweets_partition, tweets_offset, reason, post_id, text_preview, length(raw_value), rejected_at"
+            " FROM rejected_posts ORDER BY rejected_at DESC, tweets_partition, tweets_offset DESC LIMIT %s",
+            (limit,),
+        )
+    ).fetchall()
+    return [
+        RejectedPost(
+            tweets_partition=r[0],
+            tweets_offset=r[1],
+            reason=r[2],
+            post_id=r[3],
+            text_preview=r[4],
+            raw_bytes=r[5],
+            rejected_at=r[6],
+        )
+        for r in rows
+    ]
 
 
 class SinkReject(BaseModel):
@@ -230,18 +276,27 @@ class SinkReject(BaseModel):
 
 
 @router.get("/rejects/sink", response_model=list[SinkReject])
-async def sink_rejects(conn: Conn, limit: Annotated[int, Query(ge=1, le=1000, description="how many, 1 to 1000")] = 20
-                       ) -> list[SinkReject]:
+async def sink_rejects(
+    conn: Conn, limit: Annotated[int, Query(ge=1, le=1000, description="how many, 1 to 1000")] = 20
+) -> list[SinkReject]:
     """Count rows the database would refuse, set aside instead of written (db/005_sink_guard.sql), newest first."""
-    rows = await (await conn.execute(
-        "SELECT table_name, reason, key_preview, key_bytes, rejected_at FROM sink_rejects ORDER BY id DESC LIMIT %s",
-        (limit,))).fetchall()
+    rows = await (
+        await conn.execute(
+            "SELECT table_name, reason, key_preview, key_bytes, rejected_at FROM sink_rejects ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
+    ).fetchall()
     return [SinkReject(table=r[0], reason=r[1], key_preview=r[2], key_bytes=r[3], rejected_at=r[4]) for r in rows]
 
 
-@router.get("/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"},
-                       503: {"description": "too many live streams open (API_MAX_STREAMS)"}})
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "server-sent events"},
+        503: {"description": "too many live streams open (API_MAX_STREAMS)"},
+    },
+)
 async def stream(request: Request):
     """Server-sent events: an `update` event whenever the counts change, carrying posts
     counted, newest event, last update and what the page shows by default (the top 20
@@ -250,8 +305,11 @@ async def stream(request: Request):
     broadcast = request.app.state.broadcast
     queue = broadcast.open()
     if queue is None:
-        return JSONResponse({"detail": f"too many live streams open ({broadcast.max_streams}); try again later"},
-                            status_code=503, headers={"Retry-After": "30"})
+        return JSONResponse(
+            {"detail": f"too many live streams open ({broadcast.max_streams}); try again later"},
+            status_code=503,
+            headers={"Retry-After": "30"},
+        )
 
     async def events():
         try:
@@ -259,10 +317,11 @@ async def stream(request: Request):
             while True:
                 try:
                     yield await asyncio.wait_for(queue.get(), 15)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     yield ": keep-alive\n\n"
         finally:
             broadcast.close(queue)
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

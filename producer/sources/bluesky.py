@@ -76,7 +76,11 @@ def facet_tags(record: dict) -> list[str]:
     for facet in facets if isinstance(facets, list) else []:
         features = facet.get("features") if isinstance(facet, dict) else None
         for feature in features if isinstance(features, list) else []:
-            if isinstance(feature, dict) and feature.get("$type") == TAG_FEATURE and isinstance(feature.get("tag"), str):
+            if (
+                isinstance(feature, dict)
+                and feature.get("$type") == TAG_FEATURE
+                and isinstance(feature.get("tag"), str)
+            ):
                 tags.append(feature["tag"])
     extra = record.get("tags")
     tags += [t for t in extra if isinstance(t, str)] if isinstance(extra, list) else []
@@ -138,9 +142,15 @@ class BlueskySource(LiveSource):
         url = self.url()
         max_size = 4 * self.settings.max_frame_bytes  # a text frame of max_frame_bytes characters, in UTF-8
         try:
-            async with connect(url, open_timeout=10, max_size=max_size,
-                               user_agent_header=f"tweetstream-producer websockets/{websockets.__version__}",
-                               ping_interval=20, ping_timeout=20, close_timeout=2) as ws:
+            async with connect(
+                url,
+                open_timeout=10,
+                max_size=max_size,
+                user_agent_header=f"tweetstream-producer websockets/{websockets.__version__}",
+                ping_interval=20,
+                ping_timeout=20,
+                close_timeout=2,
+            ) as ws:
                 self.backoff.opened()
                 log.info("bluesky: connected to %s", url)
                 last_frame = time.monotonic()
@@ -159,8 +169,12 @@ class BlueskySource(LiveSource):
                 self.reject(f"frame too large: over {max_size} bytes (limit {self.settings.max_frame_bytes})", "")
                 if self.cursor is not None:
                     self.cursor += OVERSIZE_SKIP_US
-                    log.warning("bluesky: a frame over %d bytes closed the connection; resuming %gs of events "
-                                "later to get past it", max_size, OVERSIZE_SKIP_US / 1e6)
+                    log.warning(
+                        "bluesky: a frame over %d bytes closed the connection; resuming %gs of events "
+                        "later to get past it",
+                        max_size,
+                        OVERSIZE_SKIP_US / 1e6,
+                    )
                 raise Drop("network", "frame too large (1009)") from None
             code = e.rcvd.code if e.rcvd is not None else 1006
             raise Drop("network", f"connection closed ({code})") from None
@@ -168,8 +182,9 @@ class BlueskySource(LiveSource):
             status = e.response.status_code
             if status == 429:
                 after = e.response.headers.get("Retry-After")
-                raise Drop("rate_limit", "HTTP 429",
-                           retry_after=float(after) if after and after.isdigit() else None) from None
+                raise Drop(
+                    "rate_limit", "HTTP 429", retry_after=float(after) if after and after.isdigit() else None
+                ) from None
             if status >= 500 or status == 408:
                 raise Drop("http", f"HTTP {status}") from None
             raise SourceError(f"bluesky: {url} refused the websocket: HTTP {status}") from None
@@ -205,8 +220,12 @@ class BlueskySource(LiveSource):
         if time_us is not None:
             self.cursor = time_us
         commit = event.get("commit")
-        if event.get("kind") != "commit" or not isinstance(commit, dict) \
-                or commit.get("collection") != POST_COLLECTION or commit.get("operation") != "create":
+        if (
+            event.get("kind") != "commit"
+            or not isinstance(commit, dict)
+            or commit.get("collection") != POST_COLLECTION
+            or commit.get("operation") != "create"
+        ):
             self.stats.skipped += 1  # identity and account events, deletes, likes...
             return
         record, did, rkey = commit.get("record"), event.get("did"), commit.get("rkey")
@@ -225,8 +244,15 @@ class BlueskySource(LiveSource):
             return
         created = event_time(record.get("createdAt"), time_us)
         try:
-            post = make_post(f"at://{did}/{POST_COLLECTION}/{rkey}", text, created, did, lang, source="bluesky",
-                             max_text_bytes=self.settings.max_text_bytes)
+            post = make_post(
+                f"at://{did}/{POST_COLLECTION}/{rkey}",
+                text,
+                created,
+                did,
+                lang,
+                source="bluesky",
+                max_text_bytes=self.settings.max_text_bytes,
+            )
         except Rejected as e:
             self.reject(str(e), message)
             return

@@ -45,23 +45,31 @@ class Backoff:
     opens (a server accepting and dropping every connection, a frame that always kills it) is a failure
     like any other, and the waits keep growing. `reset` is for request/response sources (a poll that worked)."""
 
-    def __init__(self, settings: ProducerSettings, *, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None):
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ):
         self.max_rate_limit = settings.rate_limit_max_s
         self.jitter = settings.reconnect_jitter
         self.reset_after = settings.reconnect_reset_s
         self.waits = {
-            "network": wait_incrementing(start=settings.reconnect_base_s, increment=settings.reconnect_base_s,
-                                         max=settings.reconnect_max_s),
-            "http": wait_exponential(multiplier=settings.http_error_base_s, min=settings.http_error_base_s,
-                                     max=settings.http_error_max_s),
-            "rate_limit": wait_exponential(multiplier=settings.rate_limit_base_s, min=settings.rate_limit_base_s,
-                                           max=settings.rate_limit_max_s),
+            "network": wait_incrementing(
+                start=settings.reconnect_base_s, increment=settings.reconnect_base_s, max=settings.reconnect_max_s
+            ),
+            "http": wait_exponential(
+                multiplier=settings.http_error_base_s, min=settings.http_error_base_s, max=settings.http_error_max_s
+            ),
+            "rate_limit": wait_exponential(
+                multiplier=settings.rate_limit_base_s, min=settings.rate_limit_base_s, max=settings.rate_limit_max_s
+            ),
         }
         self.failures: Counter[str] = Counter()
         self.clock = clock
         self.rng = rng or random.Random()
-        self.delivered = False          # set by the source when the current connection delivers a post
+        self.delivered = False  # set by the source when the current connection delivers a post
         self._opened: float | None = None
 
     def opened(self) -> None:
@@ -137,9 +145,14 @@ class LiveSource:
             if on_drop:
                 on_drop(drop, rs.upcoming_sleep)
 
-        return Retrying(retry=retry_if_exception(lambda e: isinstance(e, Drop) and e.retryable),
-                        wait=self.backoff, stop=lambda rs: self.stopping.is_set(), sleep=self.stopping.wait,
-                        before_sleep=before_sleep, reraise=True)
+        return Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, Drop) and e.retryable),
+            wait=self.backoff,
+            stop=lambda rs: self.stopping.is_set(),
+            sleep=self.stopping.wait,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
 
     def scrub(self, text: str) -> str:
         """The text without the source's secrets, and printable (lone surrogates a server sent, escaped)."""
@@ -181,8 +194,12 @@ class LiveSource:
 
     def progress(self) -> tuple[float, float | None, str]:
         reconnects = sum(self.stats.reconnects.values())
-        return (self.posts, None, f"{self.name}: {self.posts:,} posts from {self.frames:,} messages, "
-                f"{self.stats.skipped:,} skipped, {reconnects} reconnects")
+        return (
+            self.posts,
+            None,
+            f"{self.name}: {self.posts:,} posts from {self.frames:,} messages, "
+            f"{self.stats.skipped:,} skipped, {reconnects} reconnects",
+        )
 
     def position(self) -> int:
         return self.frames

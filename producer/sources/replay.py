@@ -17,15 +17,16 @@ from ..run import Reject
 from . import wait_until
 
 SKIP_CHUNK = 1 << 16  # the rest of an oversize line is read (and dropped) this much at a time
-PREVIEW = 10_000      # the beginning of an oversize line kept for the rejects file
+PREVIEW = 10_000  # the beginning of an oversize line kept for the rejects file
 
 
 class ReplaySource:
     name = "replay"
     reject_unit = "lines"
 
-    def __init__(self, path: Path, *, speed: float | None = None, max_text_bytes: int = 100_000,
-                 max_line_bytes: int = 1_048_576):
+    def __init__(
+        self, path: Path, *, speed: float | None = None, max_text_bytes: int = 100_000, max_line_bytes: int = 1_048_576
+    ):
         """speed: None or 0 for as fast as possible; 1 for the original pace; 10 for ten times faster."""
         self.path = Path(path)
         self.origin = str(path)
@@ -41,7 +42,8 @@ class ReplaySource:
         max_bytes = self.max_text_bytes
         first_event = start = None
         with open(self.path, "rb") as self._file:
-            for self._line, raw, size in self._lines():
+            for line, raw, size in self._lines():
+                self._line = line  # the position, for progress reports while this iterates
                 if size is not None:
                     yield Reject(self._line, f"line too large: {size} bytes (limit {self.max_line_bytes})", raw, size)
                     continue

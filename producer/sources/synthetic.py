@@ -12,17 +12,43 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..metrics import SourceStats
 from ..post import Post
 from . import wait_until
 
 HASHTAGS = [
-    "covid", "vaccin", "covid19", "confinement", "santé", "masque", "pandemie", "vaccination",
-    "pfizer", "variant", "omicron", "passsanitaire", "hôpital", "télétravail", "couvrefeu",
-    "stayhome", "lockdown", "booster", "who", "coronavirus", "testcovid", "écoles", "soignants",
-    "economie", "moderna", "quarantaine", "santépublique", "sciences", "deltavariant", "immunité",
+    "covid",
+    "vaccin",
+    "covid19",
+    "confinement",
+    "santé",
+    "masque",
+    "pandemie",
+    "vaccination",
+    "pfizer",
+    "variant",
+    "omicron",
+    "passsanitaire",
+    "hôpital",
+    "télétravail",
+    "couvrefeu",
+    "stayhome",
+    "lockdown",
+    "booster",
+    "who",
+    "coronavirus",
+    "testcovid",
+    "écoles",
+    "soignants",
+    "economie",
+    "moderna",
+    "quarantaine",
+    "santépublique",
+    "sciences",
+    "deltavariant",
+    "immunité",
 ]
 WORDS_FR = (
     "vaccin dose rendez-vous centre hôpital médecin patients cas nouveaux chiffres semaine gouvernement "
@@ -37,34 +63,39 @@ WORDS_EN = (
 ).split()
 GLUE_FR = "le la les un une des et mais donc pour avec dans sur aujourd'hui encore très".split()
 GLUE_EN = "the a an and but so for with in on today still very".split()
-START = datetime(2021, 3, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2021, 3, 1, 8, 0, tzinfo=UTC)
 
-PHRASE_BITS = 11        # 2048 phrases per language and seed
-ZIPF_BITS = 12          # the hashtag table has 4096 entries
+PHRASE_BITS = 11  # 2048 phrases per language and seed
+ZIPF_BITS = 12  # the hashtag table has 4096 entries
 FRENCH_SHARE = 0.7
-GLUE_SHARE = 0.35       # share of function words in a phrase
-ZIPF_EXPONENT = 1.1     # popularity of the hashtag of rank r is proportional to 1 / r^1.1
+GLUE_SHARE = 0.35  # share of function words in a phrase
+ZIPF_EXPONENT = 1.1  # popularity of the hashtag of rank r is proportional to 1 / r^1.1
 TAGS_PER_POST = (0, 1, 1, 2, 2, 3)
-BURST_CHANCE = 0.002    # per post, when no burst runs: one hashtag then rides on the next 200-800 posts
+BURST_CHANCE = 0.002  # per post, when no burst runs: one hashtag then rides on the next 200-800 posts
 
 
 def _phrases(rng: random.Random, words: list[str], glue: list[str]) -> list[str]:
     r = rng.random
-    return [" ".join(glue[int(r() * len(glue))] if r() < GLUE_SHARE else words[int(r() * len(words))]
-                     for _ in range(2 + int(r() * 4)))
-            for _ in range(1 << PHRASE_BITS)]
+    return [
+        " ".join(
+            glue[int(r() * len(glue))] if r() < GLUE_SHARE else words[int(r() * len(words))]
+            for _ in range(2 + int(r() * 4))
+        )
+        for _ in range(1 << PHRASE_BITS)
+    ]
 
 
 def zipf_table(size: int = 1 << ZIPF_BITS) -> list[str]:
     """`size` hashtags, each repeated in proportion to its Zipf weight: a uniform pick from it is a Zipf-like pick."""
     weights = [1 / (rank + 1) ** ZIPF_EXPONENT for rank in range(len(HASHTAGS))]
     total = sum(weights)
-    table = [tag for tag, w in zip(HASHTAGS, weights) for _ in range(max(1, round(w / total * size)))]
+    table = [tag for tag, w in zip(HASHTAGS, weights, strict=False) for _ in range(max(1, round(w / total * size)))]
     return (table + table[-1:] * size)[:size]  # rounding: pad with (or cut) the rarest
 
 
-def synthetic_posts(count: int | None, seed: int = 42, start: datetime = START,
-                    posts_per_minute: float = 600) -> Iterator[Post]:
+def synthetic_posts(
+    count: int | None, seed: int = 42, start: datetime = START, posts_per_minute: float = 600
+) -> Iterator[Post]:
     """`count` posts (None: no end), posts_per_minute apart in event time from `start`."""
     rng = random.Random(seed)
     r, bits = rng.random, rng.getrandbits  # a power-of-two pick: bits(k) is cheaper than int(r() * n)
@@ -96,8 +127,14 @@ def synthetic_posts(count: int | None, seed: int = 42, start: datetime = START,
             body.append(f"https://example.org/{1 + int(r() * 9999)}#{HASHTAGS[int(r() * n_tags)]}")
         if r() < 0.15:
             body.insert(0, f"@user{1 + int(r() * 500)}")
-        yield Post(prefix + str(i), " ".join(body), start_ms + int(i * step_ms), str(1 + int(r() * 5000)),
-                   "fr" if is_french else "en", "synthetic")
+        yield Post(
+            prefix + str(i),
+            " ".join(body),
+            start_ms + int(i * step_ms),
+            str(1 + int(r() * 5000)),
+            "fr" if is_french else "en",
+            "synthetic",
+        )
         i += 1
 
 

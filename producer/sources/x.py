@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -34,6 +34,7 @@ PREVIEW = 10_000  # the beginning of an oversize frame or page kept for the reje
 
 
 # ---------------------------------------------------------------- rules
+
 
 def _term(keyword: str) -> str:
     """A keyword as an X query term: quoted unless it is a plain word (quoted: exact phrase, `COVID-19`)."""
@@ -76,6 +77,7 @@ def build_rules(keywords: Iterable[str], languages: Iterable[str], max_length: i
 
 # ---------------------------------------------------------------- tweepy plumbing
 
+
 class _Redirect(HTTPAdapter):
     """Sends requests for https://api.twitter.com to another base URL."""
 
@@ -84,7 +86,7 @@ class _Redirect(HTTPAdapter):
         self.base_url = base_url.rstrip("/")
 
     def send(self, request, **kwargs):  # noqa: ANN001 - requests' signature
-        request.url = self.base_url + request.url[len(X_HOST):]
+        request.url = self.base_url + request.url[len(X_HOST) :]
         return super().send(request, **kwargs)
 
 
@@ -128,8 +130,11 @@ def _problem(body: str | bytes) -> str:
 def _describe(doc: dict) -> str:
     if isinstance(doc.get("errors"), list) and doc["errors"] and isinstance(doc["errors"][0], dict):
         doc = {**doc["errors"][0], **doc}
-    parts = [str(doc[k])[:300] for k in ("title", "reason", "connection_issue", "detail", "message")
-             if isinstance(doc.get(k), (str, int))]
+    parts = [
+        str(doc[k])[:300]
+        for k in ("title", "reason", "connection_issue", "detail", "message")
+        if isinstance(doc.get(k), (str, int))
+    ]
     return ": ".join(dict.fromkeys(parts))
 
 
@@ -173,7 +178,7 @@ def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
     an `OversizeLine` (its first PREVIEW bytes and its size), the rest dropped as it comes."""
     line = bytearray()
     over: OversizeLine | None = None  # the line being dropped
-    last = b""                        # the last byte of it seen (a \\r before the \\n is not part of the line)
+    last = b""  # the last byte of it seen (a \\r before the \\n is not part of the line)
     for chunk in chunks:
         pieces = chunk.split(b"\n")
         for i, piece in enumerate(pieces):
@@ -216,8 +221,10 @@ def _http_drop(status: int, body: str, headers) -> Drop:  # noqa: ANN001
         return Drop("rate_limit", f"HTTP {status} {problem}", retry_after=_retry_after(headers))
     if status >= 500:
         return Drop("http", f"HTTP {status} {problem}")
-    hint = {401: " (is X_BEARER_TOKEN right?)",
-            403: " (the filtered stream needs an access tier that includes it; try `x-search`)"}.get(status, "")
+    hint = {
+        401: " (is X_BEARER_TOKEN right?)",
+        403: " (the filtered stream needs an access tier that includes it; try `x-search`)",
+    }.get(status, "")
     return Drop("http", f"HTTP {status} {problem}{hint}", retryable=False)
 
 
@@ -257,6 +264,7 @@ class _XSource(LiveSource):
 
 # ---------------------------------------------------------------- filtered stream
 
+
 class _StreamingClient(tweepy.StreamingClient):
     """tweepy's stream loop, with reconnect decisions handed to the source (which backs off with tenacity):
     every way a connection ends disconnects tweepy's loop and records why."""
@@ -282,8 +290,9 @@ class _StreamingClient(tweepy.StreamingClient):
                     response._content = body
                 self.error_response = (response.status_code, body.decode("utf-8", errors="replace"), response.headers)
             else:  # tweepy reads the stream with iter_lines: lines are held at most max_frame_bytes
-                response.iter_lines = lambda chunk_size=512, **kw: bounded_lines(response.iter_content(chunk_size),
-                                                                                 limit)
+                response.iter_lines = lambda chunk_size=512, **kw: bounded_lines(
+                    response.iter_content(chunk_size), limit
+                )
 
     def on_connect(self) -> None:
         self.source.connected()
@@ -330,7 +339,9 @@ class XStreamSource(_XSource):
         ours = [r for r in current if r.tag == tag]
         for r in current:
             if r.tag != tag:
-                log.warning("x: the stream also has rule %r (tag %r), not ours: its matches are skipped", r.value, r.tag)
+                log.warning(
+                    "x: the stream also has rule %r (tag %r), not ours: its matches are skipped", r.value, r.tag
+                )
         wanted = set(self.rules)
         stale = [r.id for r in ours if r.value not in wanted]
         have = {r.value for r in ours}
@@ -402,9 +413,14 @@ class XStreamSource(_XSource):
                 self.reject("missing field: data", raw)
             return
         rules = message.get("matching_rules")
-        if isinstance(rules, list) and rules and self.rule_ids \
-                and not any(isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"] in self.rule_ids
-                            for r in rules):
+        if (
+            isinstance(rules, list)
+            and rules
+            and self.rule_ids
+            and not any(
+                isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"] in self.rule_ids for r in rules
+            )
+        ):
             self.stats.skipped += 1
             return
         self.tweet(message["data"], raw)
@@ -427,6 +443,7 @@ class XStreamSource(_XSource):
 
 
 # ---------------------------------------------------------------- recent search
+
 
 def _id(value: object) -> str | None:
     """An id or token of the API's `meta`, if it is one (anything else would be sent back in the next query)."""
@@ -483,11 +500,13 @@ class XSearchSource(_XSource):
         for _ in range(self.settings.x_max_pages):
             self.frames += 1
             try:
-                page = client.search_recent_tweets(query, max_results=100, tweet_fields=TWEET_FIELDS,
-                                                   since_id=since, next_token=token)
+                page = client.search_recent_tweets(
+                    query, max_results=100, tweet_fields=TWEET_FIELDS, since_id=since, next_token=token
+                )
             except tweepy.TooManyRequests as e:
-                raise Drop("rate_limit", f"HTTP 429 {e}".replace("\n", " "),
-                           retry_after=_retry_after(e.response.headers)) from None
+                raise Drop(
+                    "rate_limit", f"HTTP 429 {e}".replace("\n", " "), retry_after=_retry_after(e.response.headers)
+                ) from None
             except tweepy.TwitterServerError as e:
                 raise Drop("http", str(e).replace("\n", " ")) from None
             except tweepy.HTTPException as e:
@@ -522,5 +541,9 @@ class XSearchSource(_XSource):
         if newest:
             self.since_id[query] = newest
         self.backoff.reset()
-        log.info("x-search: %d tweets for %s at %s", len(tweets), query,
-                 datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        log.info(
+            "x-search: %d tweets for %s at %s",
+            len(tweets),
+            query,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+        )

@@ -13,19 +13,29 @@ from .conftest import MIN, NEWEST, NEWEST_MINUTE, connect
 
 def test_hashtags_sorted_by_count_then_code_point(client):
     assert client.get("/api/hashtags", params={"limit": 5}).json() == [
-        {"hashtag": "covid", "count": 10}, {"hashtag": "vaccin", "count": 10},
-        {"hashtag": "a", "count": 3}, {"hashtag": "b", "count": 3}, {"hashtag": "é", "count": 3}]
+        {"hashtag": "covid", "count": 10},
+        {"hashtag": "vaccin", "count": 10},
+        {"hashtag": "a", "count": 3},
+        {"hashtag": "b", "count": 3},
+        {"hashtag": "é", "count": 3},
+    ]
 
 
 def test_default_limit_and_window_is_all(client):
     assert len(client.get("/api/hashtags").json()) == 6
 
 
-@pytest.mark.parametrize("window, expected", [
-    ("5m", [{"hashtag": "covid", "count": 5}, {"hashtag": "vaccin", "count": 1}]),    # the newest minute and the 4 before
-    ("15m", [{"hashtag": "vaccin", "count": 7}, {"hashtag": "covid", "count": 5}]),
-    ("24h", [{"hashtag": "vaccin", "count": 7}, {"hashtag": "covid", "count": 5}]),   # 2 days back is out
-])
+@pytest.mark.parametrize(
+    "window, expected",
+    [
+        (
+            "5m",
+            [{"hashtag": "covid", "count": 5}, {"hashtag": "vaccin", "count": 1}],
+        ),  # the newest minute and the 4 before
+        ("15m", [{"hashtag": "vaccin", "count": 7}, {"hashtag": "covid", "count": 5}]),
+        ("24h", [{"hashtag": "vaccin", "count": 7}, {"hashtag": "covid", "count": 5}]),  # 2 days back is out
+    ],
+)
 def test_hashtag_windows_count_back_from_the_newest_post(client, window, expected):
     assert client.get("/api/hashtags", params={"window": window}).json() == expected
 
@@ -34,14 +44,18 @@ def test_unigrams_all_time_and_windowed(client):
     assert client.get("/api/unigrams").json() == [{"word": "vaccin", "count": 7}, {"word": "dose", "count": 2}]
     assert client.get("/api/unigrams", params={"window": "15m"}).json() == [{"word": "dose", "count": 2}]
     assert client.get("/api/unigrams", params={"window": "1h"}).json() == [
-        {"word": "vaccin", "count": 7}, {"word": "dose", "count": 2}]
+        {"word": "vaccin", "count": 7},
+        {"word": "dose", "count": 2},
+    ]
 
 
 def test_timeline_is_zero_filled_per_minute(client):
     tl = client.get("/api/timeline", params={"hashtag": ["covid", "#Vaccin"], "minutes": 5}).json()
-    assert tl == {"start_ms": NEWEST_MINUTE - 4 * MIN, "minutes": 5, "series": [
-        {"hashtag": "covid", "counts": [3, 0, 0, 0, 2]},
-        {"hashtag": "vaccin", "counts": [1, 0, 0, 0, 0]}]}
+    assert tl == {
+        "start_ms": NEWEST_MINUTE - 4 * MIN,
+        "minutes": 5,
+        "series": [{"hashtag": "covid", "counts": [3, 0, 0, 0, 2]}, {"hashtag": "vaccin", "counts": [1, 0, 0, 0, 0]}],
+    }
 
 
 def test_timeline_defaults_to_the_top_hashtags_of_the_period(client):
@@ -54,7 +68,9 @@ def test_trending_is_computed_from_the_minute_counts(client):
     the last 15 minutes, none in the hour before; the hashtag two days back is outside."""
     rows = client.get("/api/trending").json()
     assert [(r["rank"], r["hashtag"], r["recent"], r["previous"], r["score"], r["window_end_ms"]) for r in rows] == [
-        (1, "vaccin", 7, 0, 8.0, NEWEST_MINUTE + MIN), (2, "covid", 5, 0, 6.0, NEWEST_MINUTE + MIN)]
+        (1, "vaccin", 7, 0, 8.0, NEWEST_MINUTE + MIN),
+        (2, "covid", 5, 0, 6.0, NEWEST_MINUTE + MIN),
+    ]
 
 
 def test_stats(client):
@@ -63,8 +79,15 @@ def test_stats(client):
     assert s["newest_event"] == "2021-03-01T10:00:30Z"
     assert s["freshness_seconds"] >= 0
     assert s["tracked_keywords"] == ["covid", "vaccin", "COVID-19", "corona virus"]
-    assert set(s["pipeline"]) == {"flink_job", "version", "connectors", "stages", "stalled", "stall_after_seconds",
-                                  "healthy"}
+    assert set(s["pipeline"]) == {
+        "flink_job",
+        "version",
+        "connectors",
+        "stages",
+        "stalled",
+        "stall_after_seconds",
+        "healthy",
+    }
     assert s["pipeline"]["stall_after_seconds"] == 45.0
     assert set(s["rejected"]) == {"producer", "pipeline", "sink", "dead_letter"}
     assert s["rejected"]["sink"] == 0  # nothing set aside by the sink guard in this database
@@ -73,22 +96,31 @@ def test_stats(client):
 
 def test_rejects_lists_what_the_pipeline_set_aside_newest_first(client):
     got = client.get("/api/rejects", params={"limit": 5}).json()
-    assert [(r["tweets_partition"], r["tweets_offset"], r["reason"], r["post_id"], r["text_preview"], r["raw_bytes"])
-            for r in got] == [
+    assert [
+        (r["tweets_partition"], r["tweets_offset"], r["reason"], r["post_id"], r["text_preview"], r["raw_bytes"])
+        for r in got
+    ] == [
         (1, 3, "text longer than 25000 characters (1048576)", "big-1", "aaaa", None),
         (0, 7, "IOException: Unknown data format. Magic number does not match", None, None, 5),
     ]
     assert client.get("/api/rejects", params={"limit": 1}).json()[0]["tweets_offset"] == 3
 
 
-@pytest.mark.parametrize("path, params, message", [
-    ("/api/hashtags", {"limit": 0}, "Input should be greater than or equal to 1"),
-    ("/api/unigrams", {"limit": 1001}, "Input should be less than or equal to 1000"),
-    ("/api/hashtags", {"window": "2m"}, "Input should be 'all', '5m', '15m', '1h' or '24h'"),
-    ("/api/timeline", {"minutes": 0}, "Input should be greater than or equal to 1"),
-    ("/api/timeline", {"hashtag": [str(i) for i in range(11)]}, "List should have at most 10 items after validation, not 11"),
-    ("/api/trending", {"limit": 21}, "Input should be less than or equal to 20"),
-])
+@pytest.mark.parametrize(
+    "path, params, message",
+    [
+        ("/api/hashtags", {"limit": 0}, "Input should be greater than or equal to 1"),
+        ("/api/unigrams", {"limit": 1001}, "Input should be less than or equal to 1000"),
+        ("/api/hashtags", {"window": "2m"}, "Input should be 'all', '5m', '15m', '1h' or '24h'"),
+        ("/api/timeline", {"minutes": 0}, "Input should be greater than or equal to 1"),
+        (
+            "/api/timeline",
+            {"hashtag": [str(i) for i in range(11)]},
+            "List should have at most 10 items after validation, not 11",
+        ),
+        ("/api/trending", {"limit": 21}, "Input should be less than or equal to 20"),
+    ],
+)
 def test_bad_parameters_are_a_readable_422(client, path, params, message):
     r = client.get(path, params=params)
     assert r.status_code == 422
@@ -104,8 +136,16 @@ def test_sql_shaped_input_is_only_data(client):
 
 def test_every_endpoint_is_in_the_openapi_schema(client):
     paths = set(client.get("/openapi.json").json()["paths"])
-    assert {"/api/hashtags", "/api/unigrams", "/api/timeline", "/api/trending", "/api/stats",
-            "/api/stream", "/healthz", "/metrics"} <= paths
+    assert {
+        "/api/hashtags",
+        "/api/unigrams",
+        "/api/timeline",
+        "/api/trending",
+        "/api/stats",
+        "/api/stream",
+        "/healthz",
+        "/metrics",
+    } <= paths
 
 
 def test_metrics_count_requests_by_route(client):

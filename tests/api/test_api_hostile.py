@@ -22,8 +22,8 @@ TABLES = [*FIXTURE_ROWS, "retention"]
 # (test_api.py prunes hashtag_minute_counts; post_stats has a time stamp column)
 UNTOUCHED = ["hashtag_counts", "unigram_counts", "unigram_minute_counts"]
 
-LONG = "x" * 60_000           # as long as an HTTP client sends (httpx refuses URLs over 64 KiB)
-HUGE = "y" * 100_000          # sent straight to the ASGI app (see raw_get)
+LONG = "x" * 60_000  # as long as an HTTP client sends (httpx refuses URLs over 64 KiB)
+HUGE = "y" * 100_000  # sent straight to the ASGI app (see raw_get)
 
 # SQL-shaped and otherwise hostile strings: for integer parameters none is an integer
 SQL_SHAPED = [
@@ -65,8 +65,9 @@ def query_parameters() -> dict[tuple[str, str], dict]:
 
 PARAMETERS = query_parameters()
 # (path, integer parameter, smallest, largest)
-INTEGER_PARAMETERS = [(path, name, s["minimum"], s["maximum"])
-                      for (path, name), s in PARAMETERS.items() if s.get("type") == "integer"]
+INTEGER_PARAMETERS = [
+    (path, name, s["minimum"], s["maximum"]) for (path, name), s in PARAMETERS.items() if s.get("type") == "integer"
+]
 ENUM_PARAMETERS = [(path, name, s["enum"]) for (path, name), s in PARAMETERS.items() if "enum" in s]
 INT_IDS = [f"{path}?{name}" for path, name, *_ in INTEGER_PARAMETERS]
 
@@ -75,10 +76,15 @@ def test_every_query_parameter_is_covered_here():
     """The parameters below are taken from the OpenAPI schema: it must list at least these,
     and each one must be of a kind this module knows how to attack."""
     assert {(p, n, lo, hi) for p, n, lo, hi in INTEGER_PARAMETERS} >= {
-        ("/api/hashtags", "limit", 1, 1000), ("/api/unigrams", "limit", 1, 1000),
-        ("/api/trending", "limit", 1, 20), ("/api/timeline", "minutes", 1, 1440)}
-    assert ENUM_PARAMETERS == [("/api/hashtags", "window", ["all", "5m", "15m", "1h", "24h"]),
-                               ("/api/unigrams", "window", ["all", "5m", "15m", "1h", "24h"])]
+        ("/api/hashtags", "limit", 1, 1000),
+        ("/api/unigrams", "limit", 1, 1000),
+        ("/api/trending", "limit", 1, 20),
+        ("/api/timeline", "minutes", 1, 1440),
+    }
+    assert ENUM_PARAMETERS == [
+        ("/api/hashtags", "window", ["all", "5m", "15m", "1h", "24h"]),
+        ("/api/unigrams", "window", ["all", "5m", "15m", "1h", "24h"]),
+    ]
     free_text = {k for k, s in PARAMETERS.items() if s.get("type") == "array"}
     assert free_text == {("/api/timeline", "hashtag")}  # attacked by the timeline tests below
     assert len(INTEGER_PARAMETERS) + len(ENUM_PARAMETERS) + len(free_text) == len(PARAMETERS)
@@ -91,9 +97,12 @@ ALL_WORDS = [{"word": w, "count": c} for w, c in FIXTURE_ROWS["unigram_counts"]]
 def snapshot(db: str) -> dict:
     """Every row of every table, and which tables and schemas there are."""
     with connect(db, "pipeline", "pipeline_db_password") as conn:
-        out = {"tables": conn.execute(
-            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-            " ORDER BY 1, 2").fetchall()}
+        out = {
+            "tables": conn.execute(
+                "SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+                " ORDER BY 1, 2"
+            ).fetchall()
+        }
         out["schemas"] = conn.execute("SELECT nspname FROM pg_namespace ORDER BY 1").fetchall()
         for schema, table in out["tables"]:
             out[table] = sorted(conn.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall(), key=repr)
@@ -123,9 +132,20 @@ def only_error(r, param: str) -> dict:
 def raw_get(client, path: str, query: bytes = b"") -> tuple[int, bytes]:
     """A GET straight into the ASGI app, with any path and query bytes an HTTP server
     might hand over (no client-side URL length limit or normalisation)."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": query,
-             "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
 
     async def call() -> list[dict]:
         sent: list[dict] = []
@@ -145,6 +165,7 @@ def raw_get(client, path: str, query: bytes = b"") -> tuple[int, bytes]:
 
 
 # ---------------------------------------------------------------- integers: limit, minutes
+
 
 @pytest.mark.parametrize("path, param, low, high", INTEGER_PARAMETERS, ids=INT_IDS)
 @pytest.mark.parametrize("value", NOT_INTEGERS, ids=lambda v: repr(v[:40]))
@@ -179,7 +200,9 @@ def test_largest_limit_returns_exactly_the_rows_in_contract_order(client):
     assert client.get("/api/hashtags", params={"limit": 1000}).json() == ALL_HASHTAGS
     assert client.get("/api/unigrams", params={"limit": 1000}).json() == ALL_WORDS
     assert [(t["rank"], t["hashtag"]) for t in client.get("/api/trending", params={"limit": 20}).json()] == [
-        (1, "vaccin"), (2, "covid")]
+        (1, "vaccin"),
+        (2, "covid"),
+    ]
 
 
 def test_smallest_limit_returns_the_first_row(client):
@@ -196,28 +219,51 @@ def test_largest_timeline_is_1440_zero_filled_minutes(client):
     covid, vaccin = [0] * 1440, [0] * 1440
     covid[1439], covid[1435] = 2, 3
     vaccin[1435], vaccin[1429] = 1, 6
-    assert tl == {"start_ms": start, "minutes": 1440,
-                  "series": [{"hashtag": "covid", "counts": covid}, {"hashtag": "vaccin", "counts": vaccin}]}
+    assert tl == {
+        "start_ms": start,
+        "minutes": 1440,
+        "series": [{"hashtag": "covid", "counts": covid}, {"hashtag": "vaccin", "counts": vaccin}],
+    }
 
 
 def test_a_repeated_scalar_parameter_takes_its_last_value(client):
     assert client.get("/api/hashtags?limit=5&limit=2").json() == ALL_HASHTAGS[:2]
     assert client.get("/api/hashtags?limit=1;DROP%20TABLE%20hashtag_counts&limit=3").json() == ALL_HASHTAGS[:3]
     # the last one is validated: an injection-shaped last value is refused
-    assert only_error(client.get("/api/hashtags?limit=3&limit=1;DROP%20TABLE%20hashtag_counts"), "limit")["msg"] == \
-        INT_PARSING
+    assert (
+        only_error(client.get("/api/hashtags?limit=3&limit=1;DROP%20TABLE%20hashtag_counts"), "limit")["msg"]
+        == INT_PARSING
+    )
     assert client.get("/api/hashtags?window=5m&window=all").json() == ALL_HASHTAGS
     assert client.get("/api/unigrams?window=all&window=15m").json() == [{"word": "dose", "count": 2}]
     assert client.get("/api/timeline?minutes=60&minutes=1&hashtag=covid").json()["series"] == [
-        {"hashtag": "covid", "counts": [2]}]
+        {"hashtag": "covid", "counts": [2]}
+    ]
 
 
 # ---------------------------------------------------------------- window
 
+
 @pytest.mark.parametrize("path, param, choices", ENUM_PARAMETERS, ids=[p for p, *_ in ENUM_PARAMETERS])
-@pytest.mark.parametrize("value", SQL_SHAPED + ["", " all", "all ", "ALL", "5M", "５m", "5 m", "5m\x00", "all'--",
-                                                "1h; SELECT pg_sleep(10)", "24h' UNION SELECT 1--", LONG],
-                         ids=lambda v: repr(v[:40]))
+@pytest.mark.parametrize(
+    "value",
+    SQL_SHAPED
+    + [
+        "",
+        " all",
+        "all ",
+        "ALL",
+        "5M",
+        "５m",
+        "5 m",
+        "5m\x00",
+        "all'--",
+        "1h; SELECT pg_sleep(10)",
+        "24h' UNION SELECT 1--",
+        LONG,
+    ],
+    ids=lambda v: repr(v[:40]),
+)
 def test_an_unknown_window_is_a_422_listing_the_choices(client, path, param, choices, value):
     error = only_error(client.get(path, params={param: value}), param)
     assert error["msg"] == "Input should be " + ", ".join(f"'{c}'" for c in choices[:-1]) + f" or '{choices[-1]}'"
@@ -242,9 +288,23 @@ TIMELINE_NAMES = SQL_SHAPED + [
     "covid%' OR hashtag LIKE '%",
     "covid\\'; DROP TABLE x; --",
     "'; COPY hashtag_counts TO '/tmp/x'; --",
-    "{covid,vaccin}",                 # an array literal, if it were ever spliced into ANY(...)
-    "%", "_", "*", "\\", "'", '"', ";", "--",
-    "ÉTÉ", "santé", "İstanbul", "🦠", "\u202ecovid", "co\u200bvid", "ﬁ", "ẞ",
+    "{covid,vaccin}",  # an array literal, if it were ever spliced into ANY(...)
+    "%",
+    "_",
+    "*",
+    "\\",
+    "'",
+    '"',
+    ";",
+    "--",
+    "ÉTÉ",
+    "santé",
+    "İstanbul",
+    "🦠",
+    "\u202ecovid",
+    "co\u200bvid",
+    "ﬁ",
+    "ẞ",
     LONG,
 ]
 
@@ -257,16 +317,21 @@ def expected_name(value: str) -> str:
 def test_any_timeline_hashtag_is_only_data(client, value):
     r = client.get("/api/timeline", params={"hashtag": value, "minutes": 3})
     assert r.status_code == 200
-    assert r.json() == {"start_ms": NEWEST_MINUTE - 2 * MIN, "minutes": 3,
-                        "series": [{"hashtag": expected_name(value), "counts": [0, 0, 0]}]}
+    assert r.json() == {
+        "start_ms": NEWEST_MINUTE - 2 * MIN,
+        "minutes": 3,
+        "series": [{"hashtag": expected_name(value), "counts": [0, 0, 0]}],
+    }
 
 
 def test_hostile_names_next_to_a_real_one_do_not_change_its_counts(client):
     names = ["covid' OR '1'='1", "#COVID", "covid'); DELETE FROM hashtag_counts;--", "Covid", "##covid"]
     tl = client.get("/api/timeline", params={"hashtag": names, "minutes": 5}).json()
-    assert tl["series"] == [{"hashtag": "covid' or '1'='1", "counts": [0] * 5},
-                            {"hashtag": "covid", "counts": [3, 0, 0, 0, 2]},
-                            {"hashtag": "covid'); delete from hashtag_counts;--", "counts": [0] * 5}]
+    assert tl["series"] == [
+        {"hashtag": "covid' or '1'='1", "counts": [0] * 5},
+        {"hashtag": "covid", "counts": [3, 0, 0, 0, 2]},
+        {"hashtag": "covid'); delete from hashtag_counts;--", "counts": [0] * 5},
+    ]
 
 
 def test_ten_hashtags_is_the_most_and_eleven_a_422(client):
@@ -278,40 +343,75 @@ def test_ten_hashtags_is_the_most_and_eleven_a_422(client):
 
 # ---------------------------------------------------------------- what an HTTP server may hand over as is
 
-@pytest.mark.parametrize("path, query, status, check", [
-    # 100k characters in every parameter
-    ("/api/hashtags", b"limit=" + HUGE.encode(), 422, lambda b: b["detail"][0]["loc"] == ["query", "limit"]),
-    ("/api/hashtags", b"window=" + HUGE.encode(), 422, lambda b: b["detail"][0]["msg"] == WINDOW_ENUM),
-    ("/api/unigrams", b"limit=1&window=" + HUGE.encode(), 422, lambda b: b["detail"][0]["loc"] == ["query", "window"]),
-    ("/api/trending", b"limit=" + HUGE.encode(), 422, lambda b: b["detail"][0]["msg"] == INT_PARSING),
-    ("/api/timeline", b"minutes=" + HUGE.encode(), 422, lambda b: b["detail"][0]["loc"] == ["query", "minutes"]),
-    ("/api/timeline", b"minutes=1&hashtag=" + HUGE.encode(), 200,
-     lambda b: b["series"] == [{"hashtag": HUGE, "counts": [0]}]),
-    ("/api/timeline", b"minutes=1&" + b"&".join([b"hashtag=" + quote("é" * 10_000).encode()] * 10), 200,
-     lambda b: b["series"] == [{"hashtag": "é" * 10_000, "counts": [0]}]),
-    # a 100k-character parameter nobody asked for
-    ("/api/hashtags", b"limit=1&" + HUGE.encode() + b"=1", 200, lambda b: b == ALL_HASHTAGS[:1]),
-    ("/api/stats", b"q=" + HUGE.encode(), 200, lambda b: b["posts_counted"] == 42),
-    # invalid UTF-8 and raw control bytes: decoded with replacement characters, then only data
-    ("/api/timeline", b"minutes=1&hashtag=%FF%FE", 200,
-     lambda b: b["series"] == [{"hashtag": "\ufffd\ufffd", "counts": [0]}]),
-    ("/api/timeline", b"minutes=1&hashtag=%ED%A0%80", 200, lambda b: b["series"][0]["counts"] == [0]),
-    ("/api/timeline", b"minutes=1&hashtag=co%00vid", 200,
-     lambda b: b["series"] == [{"hashtag": "covid", "counts": [2]}]),
-    ("/api/timeline", b"minutes=1&hashtag=co\x00vid", 200,
-     lambda b: b["series"] == [{"hashtag": "covid", "counts": [2]}]),
-    ("/api/hashtags", b"limit=%FF", 422, lambda b: b["detail"][0]["msg"] == INT_PARSING),
-    ("/api/hashtags", b"window=%C0%AF", 422, lambda b: b["detail"][0]["msg"] == WINDOW_ENUM),
-    ("/api/hashtags", b"limit=1&limit", 422, lambda b: b["detail"][0]["msg"] == INT_PARSING),
-    ("/api/hashtags", b"&&&=&=%%%&limit=2", 200, lambda b: b == ALL_HASHTAGS[:2]),
-    # paths that try to leave the static directory get nothing
-    ("/../.stack/secrets/api_db_password", b"", 404, lambda b: b == {"detail": "Not Found"}),
-    ("/vendor/chart.js/../../../../.stack/secrets/api_db_password", b"", 404, lambda b: b == {"detail": "Not Found"}),
-    ("/vendor/chart.js/../../../api/core/config.py", b"", 404, lambda b: b == {"detail": "Not Found"}),
-    ("//etc/passwd", b"", 404, lambda b: b == {"detail": "Not Found"}),
-    ("/api/hashtags;DROP TABLE hashtag_counts", b"", 404, lambda b: b == {"detail": "Not Found"}),
-    ("/api/hashtags\x00", b"", 404, lambda b: b == {"detail": "Not Found"}),
-], ids=lambda v: v[:40] if isinstance(v, str) else None)
+
+@pytest.mark.parametrize(
+    "path, query, status, check",
+    [
+        # 100k characters in every parameter
+        ("/api/hashtags", b"limit=" + HUGE.encode(), 422, lambda b: b["detail"][0]["loc"] == ["query", "limit"]),
+        ("/api/hashtags", b"window=" + HUGE.encode(), 422, lambda b: b["detail"][0]["msg"] == WINDOW_ENUM),
+        (
+            "/api/unigrams",
+            b"limit=1&window=" + HUGE.encode(),
+            422,
+            lambda b: b["detail"][0]["loc"] == ["query", "window"],
+        ),
+        ("/api/trending", b"limit=" + HUGE.encode(), 422, lambda b: b["detail"][0]["msg"] == INT_PARSING),
+        ("/api/timeline", b"minutes=" + HUGE.encode(), 422, lambda b: b["detail"][0]["loc"] == ["query", "minutes"]),
+        (
+            "/api/timeline",
+            b"minutes=1&hashtag=" + HUGE.encode(),
+            200,
+            lambda b: b["series"] == [{"hashtag": HUGE, "counts": [0]}],
+        ),
+        (
+            "/api/timeline",
+            b"minutes=1&" + b"&".join([b"hashtag=" + quote("é" * 10_000).encode()] * 10),
+            200,
+            lambda b: b["series"] == [{"hashtag": "é" * 10_000, "counts": [0]}],
+        ),
+        # a 100k-character parameter nobody asked for
+        ("/api/hashtags", b"limit=1&" + HUGE.encode() + b"=1", 200, lambda b: b == ALL_HASHTAGS[:1]),
+        ("/api/stats", b"q=" + HUGE.encode(), 200, lambda b: b["posts_counted"] == 42),
+        # invalid UTF-8 and raw control bytes: decoded with replacement characters, then only data
+        (
+            "/api/timeline",
+            b"minutes=1&hashtag=%FF%FE",
+            200,
+            lambda b: b["series"] == [{"hashtag": "\ufffd\ufffd", "counts": [0]}],
+        ),
+        ("/api/timeline", b"minutes=1&hashtag=%ED%A0%80", 200, lambda b: b["series"][0]["counts"] == [0]),
+        (
+            "/api/timeline",
+            b"minutes=1&hashtag=co%00vid",
+            200,
+            lambda b: b["series"] == [{"hashtag": "covid", "counts": [2]}],
+        ),
+        (
+            "/api/timeline",
+            b"minutes=1&hashtag=co\x00vid",
+            200,
+            lambda b: b["series"] == [{"hashtag": "covid", "counts": [2]}],
+        ),
+        ("/api/hashtags", b"limit=%FF", 422, lambda b: b["detail"][0]["msg"] == INT_PARSING),
+        ("/api/hashtags", b"window=%C0%AF", 422, lambda b: b["detail"][0]["msg"] == WINDOW_ENUM),
+        ("/api/hashtags", b"limit=1&limit", 422, lambda b: b["detail"][0]["msg"] == INT_PARSING),
+        ("/api/hashtags", b"&&&=&=%%%&limit=2", 200, lambda b: b == ALL_HASHTAGS[:2]),
+        # paths that try to leave the static directory get nothing
+        ("/../.stack/secrets/api_db_password", b"", 404, lambda b: b == {"detail": "Not Found"}),
+        (
+            "/vendor/chart.js/../../../../.stack/secrets/api_db_password",
+            b"",
+            404,
+            lambda b: b == {"detail": "Not Found"},
+        ),
+        ("/vendor/chart.js/../../../api/core/config.py", b"", 404, lambda b: b == {"detail": "Not Found"}),
+        ("//etc/passwd", b"", 404, lambda b: b == {"detail": "Not Found"}),
+        ("/api/hashtags;DROP TABLE hashtag_counts", b"", 404, lambda b: b == {"detail": "Not Found"}),
+        ("/api/hashtags\x00", b"", 404, lambda b: b == {"detail": "Not Found"}),
+    ],
+    ids=lambda v: v[:40] if isinstance(v, str) else None,
+)
 def test_raw_requests(client, path, query, status, check):
     got, body = raw_get(client, path, query)
     assert got == status, body[:300]
@@ -326,6 +426,7 @@ def test_endpoints_without_parameters_ignore_hostile_ones(client):
 
 
 # ---------------------------------------------------------------- afterwards
+
 
 def test_zz_the_database_holds_exactly_what_it_held(api_db, before):
     """Last in the module: nothing above changed a row, a table or a schema."""

@@ -59,7 +59,7 @@ def test_a_request_arriving_during_a_slow_answer_gets_that_answer_never_an_older
     async def app(scope, receive, send):
         nonlocal calls
         calls += 1
-        body = state["counts"]          # what the database said at this moment
+        body = state["counts"]  # what the database said at this moment
         await gate.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
@@ -119,6 +119,7 @@ def test_after_an_error_answer_the_waiting_requests_are_answered_each_by_its_own
         async def send(message):
             if message["type"] == "http.response.start":
                 statuses.append(message["status"])
+
         await cache({"type": "http", "method": "GET", "path": "/x", "query_string": b""}, None, send)
 
     async def main():
@@ -151,16 +152,16 @@ def test_an_answer_just_expired_is_served_at_once_while_one_refresh_computes_the
 
     async def main():
         assert await get() == b"v1"
-        await asyncio.sleep(0.06)               # expired, within the stale window
+        await asyncio.sleep(0.06)  # expired, within the stale window
         state["counts"] = b"v2"
-        gate.clear()                            # the database is slow to answer
+        gate.clear()  # the database is slow to answer
         during = await asyncio.wait_for(asyncio.gather(*(get() for _ in range(100))), timeout=1)
-        assert calls == 2                       # one refresh, started by the first of them
+        assert calls == 2  # one refresh, started by the first of them
         gate.set()
         await asyncio.gather(*cache.refreshes)
         after = await get()
         state["counts"] = b"v3"
-        await asyncio.sleep(0.6)                # past the stale window: computed inline
+        await asyncio.sleep(0.6)  # past the stale window: computed inline
         late = await get()
         return set(during), after, late
 
@@ -183,9 +184,9 @@ def test_a_refresh_that_fails_keeps_the_stale_answer_and_the_next_request_tries_
     async def main():
         first = await get()
         await asyncio.sleep(0.06)
-        stale = await get()                     # served; its refresh gets a 503 (not kept)
+        stale = await get()  # served; its refresh gets a 503 (not kept)
         await asyncio.gather(*cache.refreshes)
-        again = await get()                     # still the old answer; a new refresh (200)
+        again = await get()  # still the old answer; a new refresh (200)
         await asyncio.gather(*cache.refreshes)
         return first, stale, again, await get()
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -26,13 +25,13 @@ from tests.conftest import REPO
 
 API = "http://127.0.0.1:8000"
 CLIENTS = 20
-MAX_REQUESTS = 1000     # per client, at most
+MAX_REQUESTS = 1000  # per client, at most
 POSTS = 3000
-DUPLICATES = 30         # the first posts sent again (same ids): not counted twice
-STEP_MS = 7             # event time between posts: the replay takes POSTS * STEP_MS ms at --speed 1
+DUPLICATES = 30  # the first posts sent again (same ids): not counted twice
+STEP_MS = 7  # event time between posts: the replay takes POSTS * STEP_MS ms at --speed 1
 TAGS = 8
-DEADLINE_S = 80         # for the replay, the pipeline and the load together
-SETTLE_S = 5            # after the counts are reached: two more checkpoints, nothing may move
+DEADLINE_S = 80  # for the replay, the pipeline and the load together
+SETTLE_S = 5  # after the counts are reached: two more checkpoints, nothing may move
 # an answer may come from the API's response cache, computed up to this long before
 CACHE_S = settings.cache_seconds + 0.2
 
@@ -49,11 +48,18 @@ def make_replay(path, run: str, newest_ms: int | None) -> dict[str, int]:
         mine = [t for k, t in enumerate(tags) if i % (k + 1) == 0]  # counts 3000, 1500, 1000, 750, 600, 500, 429, 375
         expected.update(mine)
         shown = [t.upper() if i % 2 and k == 0 else t for k, t in enumerate(mine)]  # #CONC…T0 is conc…t0
-        created = datetime.fromtimestamp((start + i * STEP_MS) / 1000, timezone.utc)
-        lines.append(json.dumps({
-            "id": f"conc-{run}-{i}", "text": f"Le vaccin n°{i} " + " ".join(f"#{t}" for t in shown),
-            "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "author_id": str(i % 97), "lang": "fr"}))
+        created = datetime.fromtimestamp((start + i * STEP_MS) / 1000, UTC)
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"conc-{run}-{i}",
+                    "text": f"Le vaccin n°{i} " + " ".join(f"#{t}" for t in shown),
+                    "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                    "author_id": str(i % 97),
+                    "lang": "fr",
+                }
+            )
+        )
     lines += lines[:DUPLICATES]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert len(set(expected.values())) == TAGS  # distinct counts: the order of the tags is exact too
@@ -102,7 +108,7 @@ def never_decrease(observations: list[tuple[float, float, dict[str, int]]], slac
     by_received = sorted(observations, key=lambda o: o[1])
     best: dict[str, tuple[int, float]] = {}
     problems, j = [], 0
-    for sent, received, values in sorted(observations, key=lambda o: o[0]):
+    for sent, _received, values in sorted(observations, key=lambda o: o[0]):
         while j < len(by_received) and by_received[j][1] + slack < sent:
             for k, v in by_received[j][2].items():
                 if v > best.get(k, (-1, 0))[0]:
@@ -110,8 +116,9 @@ def never_decrease(observations: list[tuple[float, float, dict[str, int]]], slac
             j += 1
         for k, v in values.items():
             if k in best and v < best[k][0]:
-                problems.append(f"{k}: {v} in an answer sent at {sent:.3f}, "
-                                f"after {best[k][0]} in one received at {best[k][1]:.3f}")
+                problems.append(
+                    f"{k}: {v} in an answer sent at {sent:.3f}, after {best[k][0]} in one received at {best[k][1]:.3f}"
+                )
     return problems
 
 
@@ -125,8 +132,13 @@ def test_concurrent_readers_while_the_sink_writes(reader_db, tmp_path):
     posts_before = posts_before[0] if posts_before else 0
 
     with open(tmp_path / "replay.log", "w+") as log:
-        producer = subprocess.Popen([sys.executable, "-m", "producer.cli", "replay", str(replay), "--speed", "1"],
-                                    cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True)
+        producer = subprocess.Popen(
+            [sys.executable, "-m", "producer.cli", "replay", str(replay), "--speed", "1"],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             obs, bad, counts = asyncio.run(hammer(tags, expected, producer))
         finally:

@@ -27,7 +27,9 @@ BOOTSTRAP = "127.0.0.1:9092"
 
 def test_flink_refuses_a_jar_upload(stack):
     jar = b"PK\x05\x06" + b"\0" * 18  # an empty zip: what it holds does not matter
-    r = httpx.post(f"{FLINK}/jars/upload", files={"jarfile": ("job.jar", jar, "application/x-java-archive")}, timeout=10)
+    r = httpx.post(
+        f"{FLINK}/jars/upload", files={"jarfile": ("job.jar", jar, "application/x-java-archive")}, timeout=10
+    )
     # no upload handler: the dashboard's file server answers, and takes no POST
     assert (r.status_code, r.json()) == (400, {"errors": ["POST request not allowed"]})
     assert httpx.post(f"{FLINK}/jars/job.jar/run", timeout=10).status_code == 404
@@ -65,8 +67,10 @@ def connector_name(stack):
 
 
 def test_connect_refuses_a_client_override_outside_the_allowlist(connector_name):
-    config = _connector(connector_name, **{"connection.url": "jdbc:postgresql://127.0.0.1:1/x",
-                                           "consumer.override.bootstrap.servers": "127.0.0.1:1"})
+    config = _connector(
+        connector_name,
+        **{"connection.url": "jdbc:postgresql://127.0.0.1:1/x", "consumer.override.bootstrap.servers": "127.0.0.1:1"},
+    )
     r = httpx.put(f"{CONNECT}/connectors/{connector_name}/config", json=config, timeout=60)
     assert r.status_code == 400, r.text
     assert "'Allowlist' policy does not allow 'bootstrap.servers' to be overridden" in r.json()["message"]
@@ -128,16 +132,24 @@ def _read(conn: socket.socket, n: int) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("variable, resolved", [
-    ("SINK_JDBC_URL", True),  # named by connectors/*.json: resolved (shows the listener catches what is sent)
-    ("PATH", False),          # in the worker's environment, not allowed
-    ("API_DB_PASSWORD", False),  # another service's secret: neither allowed nor in the worker's environment
-])
+@pytest.mark.parametrize(
+    "variable, resolved",
+    [
+        ("SINK_JDBC_URL", True),  # named by connectors/*.json: resolved (shows the listener catches what is sent)
+        ("PATH", False),  # in the worker's environment, not allowed
+        ("API_DB_PASSWORD", False),  # another service's secret: neither allowed nor in the worker's environment
+    ],
+)
 def test_connect_resolves_only_the_variables_our_connectors_name(connector_name, variable, resolved):
     catcher = PasswordCatcher()
     try:
-        config = _connector(connector_name, **{"connection.url": f"jdbc:postgresql://127.0.0.1:{catcher.port}/x",
-                                               "connection.password": "${env:" + variable + "}"})
+        config = _connector(
+            connector_name,
+            **{
+                "connection.url": f"jdbc:postgresql://127.0.0.1:{catcher.port}/x",
+                "connection.password": "${env:" + variable + "}",
+            },
+        )
         r = httpx.put(f"{CONNECT}/connectors/{connector_name}/config", json=config, timeout=60)
         assert r.status_code in (200, 201), r.text
         assert catcher.got.wait(90), "the connector's task never connected"

@@ -41,10 +41,13 @@ def test_charts_fill_in_live_and_the_window_can_be_switched(page, tmp_path):
             post["id"] = f"browser-{run}-{post['id']}"
             dst.write(json.dumps(post, ensure_ascii=False) + "\n")
     n_posts = sum(1 for _ in open(sample, encoding="utf-8"))
-    subprocess.run([sys.executable, "-m", "producer.cli", "replay", str(sample)], cwd=REPO, check=True,
-                   capture_output=True)
-    page.wait_for_function(f"() => Number(document.querySelector('#stat-posts').textContent.replace(/\\D/g, '')) >= {before + n_posts}",
-                           timeout=90_000)
+    subprocess.run(
+        [sys.executable, "-m", "producer.cli", "replay", str(sample)], cwd=REPO, check=True, capture_output=True
+    )
+    page.wait_for_function(
+        f"() => Number(document.querySelector('#stat-posts').textContent.replace(/\\D/g, '')) >= {before + n_posts}",
+        timeout=90_000,
+    )
     assert posts_counted(page) == before + n_posts
     page.wait_for_function("() => Chart.getChart('hashtags-chart').data.datasets[0].data.length > 0")
     assert chart_total(page, "words-chart") > 0
@@ -56,8 +59,10 @@ def test_charts_fill_in_live_and_the_window_can_be_switched(page, tmp_path):
             page.keyboard.press("ArrowRight")
     expect(page.locator("input[name=window][value='5m']")).to_be_checked()
     served = [row["count"] for row in response.value.json()]
-    page.wait_for_function(f"() => JSON.stringify(Chart.getChart('hashtags-chart').data.datasets[0].data) == '{json.dumps(served, separators=(',', ':'))}'",
-                           timeout=15_000)
+    page.wait_for_function(
+        f"() => JSON.stringify(Chart.getChart('hashtags-chart').data.datasets[0].data) == '{json.dumps(served, separators=(',', ':'))}'",
+        timeout=15_000,
+    )
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

@@ -49,17 +49,26 @@ def test_replayed_hashtags_reach_the_api_exactly(reader_db, tmp_path):
     replay = tmp_path / "e2e_hashtags.jsonl"
     with_fresh_ids(FIXTURES / "e2e_hashtags.jsonl", replay, uuid.uuid4().hex[:12])
 
-    out = subprocess.run([sys.executable, "-m", "producer.cli", "replay", str(replay)],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "producer.cli", "replay", str(replay)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     report = " ".join(out.stderr.split())
     assert f"sent {expected['posts_sent']} posts to 'tweets'" in report
     assert f"rejected {expected['lines_rejected']} lines" in report
     # rejected lines are kept, each with its line number and reason
     rejects_file = Path(re.search(r"rejected lines kept in (\S+)", report).group(1))
-    rejects = [json.loads(l) for l in rejects_file.read_text().splitlines()]
+    rejects = [json.loads(line) for line in rejects_file.read_text().splitlines()]
     assert [(r["line"], r["reason"].split(":")[0]) for r in rejects] == [
-        (4, "invalid JSON"), (7, "missing field"), (9, "missing field"), (10, "not a JSON object")]
+        (4, "invalid JSON"),
+        (7, "missing field"),
+        (9, "missing field"),
+        (10, "not a JSON object"),
+    ]
 
     want = {tag: before.get(tag, 0) + n for tag, n in expected["hashtags"].items()}
     deadline = time.monotonic() + CATCH_UP_S
@@ -85,11 +94,14 @@ def test_replayed_hashtags_reach_the_api_exactly(reader_db, tmp_path):
         assert served.get(tag, n) == n, tag
 
 
-@pytest.mark.parametrize("limit, message", [
-    ("0", "Input should be greater than or equal to 1"),
-    ("1001", "Input should be less than or equal to 1000"),
-    ("abc", "Input should be a valid integer, unable to parse string as an integer"),
-])
+@pytest.mark.parametrize(
+    "limit, message",
+    [
+        ("0", "Input should be greater than or equal to 1"),
+        ("1001", "Input should be less than or equal to 1000"),
+        ("abc", "Input should be a valid integer, unable to parse string as an integer"),
+    ],
+)
 def test_limit_out_of_range_is_a_readable_422(stack, limit, message):
     r = httpx.get(f"{API}/api/hashtags", params={"limit": limit})
     assert r.status_code == 422
@@ -100,32 +112,45 @@ def test_limit_caps_the_rows(stack):
     assert len(httpx.get(f"{API}/api/hashtags", params={"limit": 2}).json()) == 2
 
 
-SERVING_TABLES = ["hashtag_counts", "unigram_counts", "unigram_tops", "hashtag_minute_counts", "unigram_minute_counts",
-                  "unigram_minute_tops",
-                  "post_stats", "retention"]
+SERVING_TABLES = [
+    "hashtag_counts",
+    "unigram_counts",
+    "unigram_tops",
+    "hashtag_minute_counts",
+    "unigram_minute_counts",
+    "unigram_minute_tops",
+    "post_stats",
+    "retention",
+]
 
 
-@pytest.mark.parametrize("statement", [
-    "INSERT INTO {table} SELECT * FROM {table} LIMIT 1",
-    "UPDATE {table} SET {column} = {column}",
-    "DELETE FROM {table}",
-    "TRUNCATE {table}",
-    "DROP TABLE {table}",
-    "ALTER TABLE {table} ADD COLUMN injected int",
-    "CREATE INDEX ON {table} ({column})",
-    "CREATE TABLE injected (x int)",
-    "CREATE TABLE injected AS SELECT * FROM {table}",
-    "CREATE SCHEMA injected",
-    "CREATE FUNCTION injected() RETURNS int LANGUAGE sql AS 'SELECT 1'",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO {table} SELECT * FROM {table} LIMIT 1",
+        "UPDATE {table} SET {column} = {column}",
+        "DELETE FROM {table}",
+        "TRUNCATE {table}",
+        "DROP TABLE {table}",
+        "ALTER TABLE {table} ADD COLUMN injected int",
+        "CREATE INDEX ON {table} ({column})",
+        "CREATE TABLE injected (x int)",
+        "CREATE TABLE injected AS SELECT * FROM {table}",
+        "CREATE SCHEMA injected",
+        "CREATE FUNCTION injected() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    ],
+)
 def test_api_role_cannot_write(reader_db, statement):
     """The API's role can change nothing: each statement on each serving table is refused
     (inside a transaction that is rolled back anyway, so a failure leaves no trace)."""
     tables = [t for (t,) in reader_db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
     assert set(SERVING_TABLES) <= set(tables)
     for table in tables:
-        column = reader_db.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s"
-                                   " ORDER BY ordinal_position LIMIT 1", (table,)).fetchone()[0]
+        column = reader_db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+            " ORDER BY ordinal_position LIMIT 1",
+            (table,),
+        ).fetchone()[0]
         sql = statement.format(table=table, column=column)
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied|must be owner"):
             with reader_db.transaction(force_rollback=True):

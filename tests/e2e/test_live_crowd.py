@@ -96,15 +96,24 @@ async def _crowd() -> dict:
         for t in pages:
             t.cancel()
         await asyncio.gather(*pages, return_exceptions=True)
-    return {"updates": updates, "carried": carried, "latencies": sorted(latencies), "statuses": statuses,
-            "fetched": fetched, "before": before, "after": after}
+    return {
+        "updates": updates,
+        "carried": carried,
+        "latencies": sorted(latencies),
+        "statuses": statuses,
+        "fetched": fetched,
+        "before": before,
+        "after": after,
+    }
 
 
 def _api_statements() -> int:
     """Statements PostgreSQL executed for the API's role (pg_stat_statements, in the serving database)."""
     with pg_connect(db=SERVING_DB) as conn:
-        return conn.execute("SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s "
-                            "JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'api_reader'").fetchone()[0]
+        return conn.execute(
+            "SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s "
+            "JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'api_reader'"
+        ).fetchone()[0]
 
 
 def _wait_until_quiet(conn, quiet: float = 3, timeout: float = 60) -> None:
@@ -131,9 +140,25 @@ def _wait_until_counting(timeout: float = 60) -> None:
 
 def test_a_thousand_open_pages_while_posts_flow(reader_db):
     # a seed of its own: the default one's posts were counted before (the pipeline drops a repeated id)
-    producer = subprocess.Popen([sys.executable, "-m", "producer.cli", "synthetic", "--count", str(300 * (SECONDS + 10)),
-                                 "--rate", "300", "--start", "now", "--seed", str(random.randrange(1, 2**31))], cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    producer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "producer.cli",
+            "synthetic",
+            "--count",
+            str(300 * (SECONDS + 10)),
+            "--rate",
+            "300",
+            "--start",
+            "now",
+            "--seed",
+            str(random.randrange(1, 2**31)),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_until_counting()
         statements_before = _api_statements()
@@ -150,17 +175,24 @@ def test_a_thousand_open_pages_while_posts_flow(reader_db):
     assert min(updates) >= 3, f"every page got live updates: {sorted(updates)[:10]}... {sorted(updates)[-3:]}"
     assert set(run["fetched"]) == {200}, run["fetched"]
     event = run["carried"][-1]
-    assert {"posts_counted", "newest_event_ms", "last_update", "hashtags", "unigrams", "trending", "timeline"} <= set(event)
+    assert {"posts_counted", "newest_event_ms", "last_update", "hashtags", "unigrams", "trending", "timeline"} <= set(
+        event
+    )
     assert event["timeline"]["minutes"] == 60 and len(event["timeline"]["series"]) == 5
     assert len(event["hashtags"]) > 0 and {"hashtag", "count"} == set(event["hashtags"][0])
+
     # the database was asked for the timeline at most once per cached answer (1 s), however many pages asked
     def gained(result: str) -> float:
-        return _metric(run["after"], "api_cache_total", path="/api/timeline", result=result) - \
-            _metric(run["before"], "api_cache_total", path="/api/timeline", result=result)
+        return _metric(run["after"], "api_cache_total", path="/api/timeline", result=result) - _metric(
+            run["before"], "api_cache_total", path="/api/timeline", result=result
+        )
+
     # from memory: fresh (hit) or just expired while the next answer was computed (stale)
     asked, served = gained("miss"), gained("hit") + gained("stale")
-    print(f"{PAGES} pages: updates per page {min(updates)}-{max(updates)}, /api/hashtags p95 {p95 * 1000:.0f} ms, "
-          f"timeline answered {served + asked:.0f} times from {asked:.0f} queries")
+    print(
+        f"{PAGES} pages: updates per page {min(updates)}-{max(updates)}, /api/hashtags p95 {p95 * 1000:.0f} ms, "
+        f"timeline answered {served + asked:.0f} times from {asked:.0f} queries"
+    )
     assert served >= PAGES // 10 * 3
     assert asked <= SECONDS + 5, f"{asked} timeline queries for {served + asked} requests"
     # what PostgreSQL saw from the API in that time: a bounded number of statements a second

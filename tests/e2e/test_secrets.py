@@ -27,8 +27,15 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.conftest import REPO
-from tests.producer.mocks import (CLIENT_NOT_ENROLLED, FAST_BACKOFF, TOO_MANY_CONNECTIONS, Connection, MockX,
-                                  stream_frame, tweet)
+from tests.producer.mocks import (
+    CLIENT_NOT_ENROLLED,
+    FAST_BACKOFF,
+    TOO_MANY_CONNECTIONS,
+    Connection,
+    MockX,
+    stream_frame,
+    tweet,
+)
 
 BOOTSTRAP = "127.0.0.1:9092"
 REGISTRY = "http://127.0.0.1:8081/apis/ccompat/v7"
@@ -45,8 +52,16 @@ class EchoingX(MockX):
     def _authorized(self, h) -> bool:
         got = h.headers.get("Authorization")
         if got != f"Bearer {self.token}":
-            self._json(h, 401, {"title": "Unauthorized", "type": "about:blank", "status": 401,
-                                "detail": f"Unauthorized: the credentials '{got}' are not valid"})
+            self._json(
+                h,
+                401,
+                {
+                    "title": "Unauthorized",
+                    "type": "about:blank",
+                    "status": 401,
+                    "detail": f"Unauthorized: the credentials '{got}' are not valid",
+                },
+            )
             return False
         return True
 
@@ -67,11 +82,19 @@ def run_producer(args: list[str], mock: MockX, topic: str, tmp_path: Path, cwd: 
     """The producer CLI against the stand-in, into the test's topic; rejects files in tmp_path/rejects."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_") and k != "X_BEARER_TOKEN"}
     base.update({f"PRODUCER_{k.upper()}": str(v) for k, v in FAST_BACKOFF.items()})
-    base.update(PRODUCER_TOPIC=topic, PRODUCER_REJECTS_DIR=str(tmp_path / "rejects"), PRODUCER_METRICS_PORT="-1",
-                PRODUCER_BOOTSTRAP_SERVERS=BOOTSTRAP, PRODUCER_REGISTRY_URL=REGISTRY, PRODUCER_X_API_URL=mock.url,
-                PYTHONPATH=str(REPO), **env)
-    return subprocess.run([sys.executable, "-m", "producer.cli", *args], cwd=cwd, env=base, capture_output=True,
-                          text=True, timeout=30)
+    base.update(
+        PRODUCER_TOPIC=topic,
+        PRODUCER_REJECTS_DIR=str(tmp_path / "rejects"),
+        PRODUCER_METRICS_PORT="-1",
+        PRODUCER_BOOTSTRAP_SERVERS=BOOTSTRAP,
+        PRODUCER_REGISTRY_URL=REGISTRY,
+        PRODUCER_X_API_URL=mock.url,
+        PYTHONPATH=str(REPO),
+        **env,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args], cwd=cwd, env=base, capture_output=True, text=True, timeout=30
+    )
 
 
 def one_line(text: str) -> str:
@@ -92,8 +115,13 @@ def test_x_stream_errors_are_clear_and_never_show_the_token(topic, tmp_path):
     echo = f"(request had Authorization: Bearer {TOKEN})"
     script = [
         Connection(status=429, body={**TOO_MANY_CONNECTIONS, "detail": f"{TOO_MANY_CONNECTIONS['detail']} {echo}"}),
-        Connection(frames=[stream_frame(tweet(1, "covid: nouvelles mesures"), [OUR_RULE]),
-                           b'{"data": {"id": "2", "text": "cut'], ending="abort"),  # malformed, then disconnected
+        Connection(
+            frames=[
+                stream_frame(tweet(1, "covid: nouvelles mesures"), [OUR_RULE]),
+                b'{"data": {"id": "2", "text": "cut',
+            ],
+            ending="abort",
+        ),  # malformed, then disconnected
         Connection(status=503, body={"title": "Service Unavailable", "detail": f"upstream refused {echo}"}),
         Connection(status=403, body={**CLIENT_NOT_ENROLLED, "detail": f"{CLIENT_NOT_ENROLLED['detail']} {echo}"}),
     ]
@@ -134,9 +162,14 @@ def test_x_search_token_from_a_dotenv_file_never_shows(topic, tmp_path):
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / ".env").write_text(f"X_BEARER_TOKEN={TOKEN}\n")
-    script = [(429, {"title": "Too Many Requests", "detail": f"slow down, Bearer {TOKEN}", "status": 429},
-               {"x-rate-limit-reset": str(int(time.time()))}),
-              (401, {"title": "Unauthorized", "detail": f"token {TOKEN} was revoked", "status": 401}, {})]
+    script = [
+        (
+            429,
+            {"title": "Too Many Requests", "detail": f"slow down, Bearer {TOKEN}", "status": 429},
+            {"x-rate-limit-reset": str(int(time.time()))},
+        ),
+        (401, {"title": "Unauthorized", "detail": f"token {TOKEN} was revoked", "status": 401}, {}),
+    ]
     with MockX(search_pages=script, token=TOKEN) as mock:
         out = run_producer(["x-search", "--interval", "1"], mock, topic, tmp_path, cwd=workdir)
         used = [h.get("Authorization") for _, _, h in mock.requests]
@@ -165,7 +198,8 @@ ASSIGNMENT = re.compile(
     r"""(?ix) (?:^|[\s{,("'])
         ([\w.-]*(?:password|passwd|secret|bearer[_-]?token|access[_-]?token|api[_-]?key|private[_-]?key)[\w.-]*)
         ["']?\s*(?:=|:)\s*
-        (["']?)([^\s"',;)}\]]*)""")
+        (["']?)([^\s"',;)}\]]*)"""
+)
 # keys that name something about a secret, not the secret
 NOT_A_SECRET = re.compile(r"(?i)(encryption|_file|_dir|_path|_name|_env)$")
 # values that are no secret: references to the environment or to a file, format placeholders, masks
@@ -188,23 +222,26 @@ def findings(text: str, code: bool = False) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("sample, code, caught", [
-    ('db_password = "hunter2hunter2"', True, True),
-    ("password='hunter2'", True, True),
-    ("POSTGRES_PASSWORD=s3cr3t-v4lue", False, True),
-    ("API_DB_PASSWORD: hunter2", False, True),
-    ('"connection.password": "pl4in-text"', False, True),
-    ("X_BEARER_TOKEN=" + "A" * 21 + "abcdefghijklmnopqrstuvwxyz0123456789%3D", False, True),
-    ("-----BEGIN OPENSSH PRIVATE KEY-----", False, True),
-    ("postgresql://pipeline:hunter2@127.0.0.1/tweetstream", False, True),
-    ('"connection.password": "${env:PIPELINE_DB_PASSWORD}"', False, False),
-    ("POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}", False, False),
-    ("printf 'POSTGRES_PASSWORD=%s\\n' $(openssl rand -hex 16)", False, False),
-    ("password=secret(pw), autocommit=True", True, False),
-    ("X_BEARER_TOKEN=... .venv/bin/python -m producer.cli x-stream", False, False),
-    ("db_password: SecretStr | None = None", True, False),
-    ("password_encryption = scram-sha-256", False, False),
-])
+@pytest.mark.parametrize(
+    "sample, code, caught",
+    [
+        ('db_password = "hunter2hunter2"', True, True),
+        ("password='hunter2'", True, True),
+        ("POSTGRES_PASSWORD=s3cr3t-v4lue", False, True),
+        ("API_DB_PASSWORD: hunter2", False, True),
+        ('"connection.password": "pl4in-text"', False, True),
+        ("X_BEARER_TOKEN=" + "A" * 21 + "abcdefghijklmnopqrstuvwxyz0123456789%3D", False, True),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----", False, True),
+        ("postgresql://pipeline:hunter2@127.0.0.1/tweetstream", False, True),
+        ('"connection.password": "${env:PIPELINE_DB_PASSWORD}"', False, False),
+        ("POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}", False, False),
+        ("printf 'POSTGRES_PASSWORD=%s\\n' $(openssl rand -hex 16)", False, False),
+        ("password=secret(pw), autocommit=True", True, False),
+        ("X_BEARER_TOKEN=... .venv/bin/python -m producer.cli x-stream", False, False),
+        ("db_password: SecretStr | None = None", True, False),
+        ("password_encryption = scram-sha-256", False, False),
+    ],
+)
 def test_the_secret_scan_catches_literals_and_lets_references_pass(sample, code, caught):
     assert bool(findings(sample, code)) == caught, findings(sample, code)
 
@@ -249,14 +286,18 @@ def test_the_generated_passwords_show_in_no_log_and_no_answer(stack):
     connect = httpx.get("http://127.0.0.1:8083/connectors/serving-tables-sink/config", timeout=10)
     assert connect.status_code == 200
     assert connect.json()["connection.password"] == "${env:PIPELINE_DB_PASSWORD}"
-    answers = [connect.text] + [httpx.get(f"http://127.0.0.1:8000{p}", timeout=10).text
-                                for p in ("/api/stats", "/openapi.json", "/metrics", "/healthz")]
+    answers = [connect.text] + [
+        httpx.get(f"http://127.0.0.1:8000{p}", timeout=10).text
+        for p in ("/api/stats", "/openapi.json", "/metrics", "/healthz")
+    ]
     for text in answers:
         assert not [v for v in values if v in text]
 
 
-@pytest.mark.parametrize("service", ["api", "connect", "registry", "kafka", "flink-jobmanager",
-                                     "flink-taskmanager", "flink-sql-gateway", "postgres"])
+@pytest.mark.parametrize(
+    "service",
+    ["api", "connect", "registry", "kafka", "flink-jobmanager", "flink-taskmanager", "flink-sql-gateway", "postgres"],
+)
 def test_each_running_service_holds_its_own_secrets_only(stack, service):
     """Each process of each service holds the secrets stack/common.py's SERVICE_SECRETS gives
     it (the database password of its own role, if any) and no other."""

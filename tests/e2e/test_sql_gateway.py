@@ -15,8 +15,9 @@ from stack.common import GATEWAY
 def test_a_statement_over_rest(stack):
     session = httpx.post(f"{GATEWAY}/sessions", json={}, timeout=30).json()["sessionHandle"]
     try:
-        op = httpx.post(f"{GATEWAY}/sessions/{session}/statements", json={"statement": "SELECT 1 + 1 AS two"},
-                        timeout=30).json()["operationHandle"]
+        op = httpx.post(
+            f"{GATEWAY}/sessions/{session}/statements", json={"statement": "SELECT 1 + 1 AS two"}, timeout=30
+        ).json()["operationHandle"]
         deadline = time.monotonic() + 60
         rows = []
         url = f"{GATEWAY}/sessions/{session}/operations/{op}/result/0"
@@ -37,4 +38,6 @@ def test_a_broken_script_gets_the_planner_s_error(stack):
     with pytest.raises(pipeline.SubmitError) as e:
         pipeline.submit("SET 'pipeline.name' = 'broken';\nINSERT INTO no_such_table SELECT 1;\n", "broken-v0")
     assert "in: INSERT INTO no_such_table SELECT 1" in str(e.value)
-    assert "ValidationException: Cannot find table '`default_catalog`.`default_database`.`no_such_table`'" in str(e.value)
+    assert "ValidationException: Cannot find table '`default_catalog`.`default_database`.`no_such_table`'" in str(
+        e.value
+    )

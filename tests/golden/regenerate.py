@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from stack import pipeline
 from tests import reference
 
 HERE = Path(__file__).resolve().parent
-T0 = int(datetime(2021, 3, 1, 8, 0, tzinfo=timezone.utc).timestamp() * 1000)
+T0 = int(datetime(2021, 3, 1, 8, 0, tzinfo=UTC).timestamp() * 1000)
 MIN = 60_000
 
 
 def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def make_input() -> list[dict]:
@@ -30,8 +30,16 @@ def make_input() -> list[dict]:
 
     def post(pid, text, ms, record_ms=None):
         # record_ms: the Kafka record's timestamp the test writes it with (default: 2 s after created_at)
-        posts.append({"id": pid, "text": text, "created_at": iso(ms), "author_id": "golden", "lang": "fr",
-                      "record_ms": ms + 2000 if record_ms is None else record_ms})
+        posts.append(
+            {
+                "id": pid,
+                "text": text,
+                "created_at": iso(ms),
+                "author_id": "golden",
+                "lang": "fr",
+                "record_ms": ms + 2000 if record_ms is None else record_ms,
+            }
+        )
 
     # tricky tokenization, minute 0
     tricky = [
@@ -65,8 +73,12 @@ def make_input() -> list[dict]:
                 post(f"flash{m}-{k}", f"#flash info urgente {k}", T0 + m * MIN + 20_000 + k)
     post("rising70-0", "ça monte #rising vague 0", T0 + 70 * MIN + 10_000)  # duplicate
     # a poster's clock: created_at far ahead of when the record was written -> the record's time
-    post("future9999", "#futur lointain", int(datetime(9999, 12, 31, 23, 59, tzinfo=timezone.utc).timestamp() * 1000),
-         record_ms=T0 + 79 * MIN + 30_000)
+    post(
+        "future9999",
+        "#futur lointain",
+        int(datetime(9999, 12, 31, 23, 59, tzinfo=UTC).timestamp() * 1000),
+        record_ms=T0 + 79 * MIN + 30_000,
+    )
     post("future6m", "#futur proche", T0 + 20 * MIN + 6 * MIN, record_ms=T0 + 20 * MIN)  # 6 min ahead: record time
     post("future4m", "#futur admis", T0 + 20 * MIN + 4 * MIN, record_ms=T0 + 20 * MIN)  # 4 min ahead: created_at
     # a dense minute: more distinct words than unigram_minute_tops keeps (1,000): the
@@ -83,24 +95,44 @@ def make_input() -> list[dict]:
 
 
 def expected(posts: list[dict]) -> dict:
-    parsed = [{"id": p["id"], "text": p["text"],
-               "created_at": reference.event_ms(
-                   int(datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")).timestamp() * 1000), p["record_ms"])}
-              for p in posts]
+    parsed = [
+        {
+            "id": p["id"],
+            "text": p["text"],
+            "created_at": reference.event_ms(
+                int(datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")).timestamp() * 1000), p["record_ms"]
+            ),
+        }
+        for p in posts
+    ]
     return {
         "hashtag_counts": dict(sorted(reference.count_hashtags(parsed).items())),
         "unigram_tops": dict(sorted(reference.top(reference.count_words(parsed)).items())),
-        "hashtag_minute_counts": sorted([m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.hashtags).items()),
-        "unigram_minute_tops": sorted([m, t, n] for (m, t), n in reference.top_per_minute(reference.count_per_minute(parsed, reference.words)).items()),
-        "post_stats": {"all": {"posts": len(reference.unique(parsed)), "newest_event_ms": max(p["created_at"] for p in reference.unique(parsed))}},
+        "hashtag_minute_counts": sorted(
+            [m, t, n] for (m, t), n in reference.count_per_minute(parsed, reference.hashtags).items()
+        ),
+        "unigram_minute_tops": sorted(
+            [m, t, n]
+            for (m, t), n in reference.top_per_minute(reference.count_per_minute(parsed, reference.words)).items()
+        ),
+        "post_stats": {
+            "all": {
+                "posts": len(reference.unique(parsed)),
+                "newest_event_ms": max(p["created_at"] for p in reference.unique(parsed)),
+            }
+        },
     }
 
 
 def main() -> None:
     posts = make_input()
     stem = pipeline.latest().path.stem  # the rules do not change with the script: its golden files
-    (HERE / f"{stem}.input.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts), encoding="utf-8")
-    (HERE / f"{stem}.expected.json").write_text(json.dumps(expected(posts), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (HERE / f"{stem}.input.jsonl").write_text(
+        "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts), encoding="utf-8"
+    )
+    (HERE / f"{stem}.expected.json").write_text(
+        json.dumps(expected(posts), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     print(f"{len(posts)} posts; expected outputs written")
 
 

@@ -37,8 +37,9 @@ def test_a_new_stopword_rolls_out_without_losing_or_doubling_counts(stack, tmp_p
     v1 = pipeline.latest()
     v2_path = tmp_path / "v2_counts.sql"
     # the stopword list is one literal the tokenizer reads: a stateless change
-    v2_path.write_text(v1.path.read_text().replace(
-        "'${STOPWORDS}'", f"'${{STOPWORDS}} {NEW_STOPWORD}'"), encoding="utf-8")
+    v2_path.write_text(
+        v1.path.read_text().replace("'${STOPWORDS}'", f"'${{STOPWORDS}} {NEW_STOPWORD}'"), encoding="utf-8"
+    )
     assert v2_path.read_text() != v1.path.read_text()
     v2 = pipeline.Script(v1.version + 1, v2_path)
 
@@ -63,20 +64,25 @@ def test_a_new_stopword_rolls_out_without_losing_or_doubling_counts(stack, tmp_p
         records = [{"id": p.id, "text": p.text, "created_at": p.created_at} for p in posts]
         want_tags = dict(reference.count_hashtags(records))
         want_words = dict(reference.count_words(records))
-        want_minutes = sorted([m, t, n] for (m, t), n in reference.count_per_minute(records, reference.hashtags).items())
+        want_minutes = sorted(
+            [m, t, n] for (m, t), n in reference.count_per_minute(records, reference.hashtags).items()
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             got = {n: as_golden(n, read_table(prefix + n)) for n in outputs}
             words_now = {w: c for w, c in got["unigram_tops"].items() if w != NEW_STOPWORD}
-            if got["hashtag_counts"] == want_tags and words_now == {w: c for w, c in want_words.items() if w != NEW_STOPWORD}:
+            if got["hashtag_counts"] == want_tags and words_now == {
+                w: c for w, c in want_words.items() if w != NEW_STOPWORD
+            }:
                 break
             time.sleep(2)
         time.sleep(5)  # two more checkpoints
         got = {n: as_golden(n, read_table(prefix + n)) for n in outputs}
         assert got["hashtag_counts"] == want_tags
         assert got["hashtag_minute_counts"] == want_minutes
-        assert {w: c for w, c in got["unigram_tops"].items() if w != NEW_STOPWORD} == \
-               {w: c for w, c in want_words.items() if w != NEW_STOPWORD}
+        assert {w: c for w, c in got["unigram_tops"].items() if w != NEW_STOPWORD} == {
+            w: c for w, c in want_words.items() if w != NEW_STOPWORD
+        }
         # counted by v1 until the switch, then no more
         assert 0 < got["unigram_tops"][NEW_STOPWORD] < want_words[NEW_STOPWORD]
     finally:

@@ -31,6 +31,7 @@ BOOTSTRAP = "127.0.0.1:9092"
 REGISTRY = "http://127.0.0.1:8081/apis/ccompat/v7"
 
 if os.environ.get("PRODUCER_TEST_STACK") == "external":
+
     @pytest.fixture(scope="session")
     def stack():
         """Overrides tests/conftest.py's `stack` (which starts the stack when it is not healthy)."""
@@ -48,13 +49,15 @@ def _reachable(host: str, port: int) -> bool:
 @pytest.fixture(scope="session")
 def broker(stack) -> AdminClient:
     if not _reachable("127.0.0.1", 9092):
-        pytest.fail(f"Kafka is not reachable at {BOOTSTRAP}: start the stack (`make up`) before these tests",
-                    pytrace=False)
+        pytest.fail(
+            f"Kafka is not reachable at {BOOTSTRAP}: start the stack (`make up`) before these tests", pytrace=False
+        )
     try:
         httpx.get(f"{REGISTRY}/subjects", timeout=5).raise_for_status()
     except httpx.HTTPError as e:
-        pytest.fail(f"the schema registry is not reachable at {REGISTRY} ({e}): start the stack (`make up`)",
-                    pytrace=False)
+        pytest.fail(
+            f"the schema registry is not reachable at {REGISTRY} ({e}): start the stack (`make up`)", pytrace=False
+        )
     return AdminClient({"bootstrap.servers": BOOTSTRAP})
 
 
@@ -84,15 +87,26 @@ def delete_subject(registry: SchemaRegistryClient, subject: str) -> None:
 
 def producer_env(topic: str, tmp_path: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_") and k != "X_BEARER_TOKEN"}
-    env.update(PRODUCER_TOPIC=topic, PRODUCER_REJECTS_DIR=str(tmp_path / "rejects"), PRODUCER_METRICS_PORT="-1",
-               PRODUCER_BOOTSTRAP_SERVERS=BOOTSTRAP, PRODUCER_REGISTRY_URL=REGISTRY)
+    env.update(
+        PRODUCER_TOPIC=topic,
+        PRODUCER_REJECTS_DIR=str(tmp_path / "rejects"),
+        PRODUCER_METRICS_PORT="-1",
+        PRODUCER_BOOTSTRAP_SERVERS=BOOTSTRAP,
+        PRODUCER_REGISTRY_URL=REGISTRY,
+    )
     env.update(extra)
     return env
 
 
 def run_cli(args: list[str], env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "producer.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def report(out: subprocess.CompletedProcess) -> str:
@@ -103,11 +117,19 @@ def report(out: subprocess.CompletedProcess) -> str:
 def consume(topic: str, registry: SchemaRegistryClient, expected: int, timeout: float = 30) -> list[tuple]:
     """(key, value dict, raw value bytes) of every record of the topic, in (partition, offset) order: values read
     with confluent-kafka's AvroDeserializer, raw bytes with a plain consumer. Fails if there are more or fewer."""
-    common = {"bootstrap.servers": BOOTSTRAP, "group.id": f"producer-test-{uuid.uuid4().hex}",
-              "enable.auto.commit": False}
+    common = {
+        "bootstrap.servers": BOOTSTRAP,
+        "group.id": f"producer-test-{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+    }
     raw = Consumer(common)
-    typed = DeserializingConsumer({**common, "key.deserializer": StringDeserializer("utf_8"),
-                                   "value.deserializer": AvroDeserializer(registry, conf={"subject.name.strategy.type": "TOPIC"})})
+    typed = DeserializingConsumer(
+        {
+            **common,
+            "key.deserializer": StringDeserializer("utf_8"),
+            "value.deserializer": AvroDeserializer(registry, conf={"subject.name.strategy.type": "TOPIC"}),
+        }
+    )
     partitions = raw.list_topics(topic, timeout=10).topics[topic].partitions
     out: dict[tuple, list] = {}
     try:

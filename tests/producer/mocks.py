@@ -20,8 +20,14 @@ from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 # reconnect waits short enough for tests (settings of producer.config)
-FAST_BACKOFF = dict(reconnect_base_s=0.01, reconnect_max_s=0.05, http_error_base_s=0.01, http_error_max_s=0.05,
-                    rate_limit_base_s=0.02, rate_limit_max_s=0.2)
+FAST_BACKOFF = dict(
+    reconnect_base_s=0.01,
+    reconnect_max_s=0.05,
+    http_error_base_s=0.01,
+    http_error_max_s=0.05,
+    rate_limit_base_s=0.02,
+    rate_limit_max_s=0.2,
+)
 
 
 def collect(source, posts: int, timeout: float = 10.0) -> tuple[list, list]:
@@ -48,55 +54,100 @@ def collect(source, posts: int, timeout: float = 10.0) -> tuple[list, list]:
 # ---------------------------------------------------------------- payloads in the real shapes
 
 TOO_MANY_CONNECTIONS = {
-    "title": "ConnectionException", "detail": "This stream is currently at the maximum allowed connection limit.",
-    "connection_issue": "TooManyConnections", "type": "https://api.twitter.com/2/problems/streaming-connection"}
+    "title": "ConnectionException",
+    "detail": "This stream is currently at the maximum allowed connection limit.",
+    "connection_issue": "TooManyConnections",
+    "type": "https://api.twitter.com/2/problems/streaming-connection",
+}
 CLIENT_NOT_ENROLLED = {
-    "client_id": "101", "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use keys "
-    "and tokens from a Twitter developer App that is attached to a Project.", "registration_url":
-    "https://developer.twitter.com/en/docs/projects/overview", "title": "Client Forbidden",
-    "required_enrollment": "Appropriate Level of API Access", "reason": "client-not-enrolled",
-    "type": "https://api.twitter.com/2/problems/client-forbidden"}
-OPERATIONAL_DISCONNECT = {"errors": [{
-    "title": "operational-disconnect", "disconnect_type": "UpstreamOperationalDisconnect",
-    "detail": "This stream has been disconnected upstream for operational reasons.",
-    "type": "https://api.twitter.com/2/problems/operational-disconnect"}]}
+    "client_id": "101",
+    "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use keys "
+    "and tokens from a Twitter developer App that is attached to a Project.",
+    "registration_url": "https://developer.twitter.com/en/docs/projects/overview",
+    "title": "Client Forbidden",
+    "required_enrollment": "Appropriate Level of API Access",
+    "reason": "client-not-enrolled",
+    "type": "https://api.twitter.com/2/problems/client-forbidden",
+}
+OPERATIONAL_DISCONNECT = {
+    "errors": [
+        {
+            "title": "operational-disconnect",
+            "disconnect_type": "UpstreamOperationalDisconnect",
+            "detail": "This stream has been disconnected upstream for operational reasons.",
+            "type": "https://api.twitter.com/2/problems/operational-disconnect",
+        }
+    ]
+}
 
 
 def tweet(n: int, text: str, *, lang: str = "fr", created: str = "2021-03-01T10:00:00.000Z") -> dict:
-    return {"id": str(1366000000000000000 + n), "text": text, "created_at": created, "author_id": str(4000 + n),
-            "lang": lang, "edit_history_tweet_ids": [str(1366000000000000000 + n)]}
+    return {
+        "id": str(1366000000000000000 + n),
+        "text": text,
+        "created_at": created,
+        "author_id": str(4000 + n),
+        "lang": lang,
+        "edit_history_tweet_ids": [str(1366000000000000000 + n)],
+    }
 
 
 def stream_frame(t: dict, rule_ids: list[str], tag: str = "tweetstream") -> bytes:
     return json.dumps({"data": t, "matching_rules": [{"id": i, "tag": tag} for i in rule_ids]}).encode()
 
 
-def jetstream_post(n: int, text: str, *, langs: list[str] | None = None, tags: list[str] = (),
-                   did: str = "did:plc:testuser", created: str = "2024-09-09T19:46:02.102Z") -> dict:
+def jetstream_post(
+    n: int,
+    text: str,
+    *,
+    langs: list[str] | None = None,
+    tags: list[str] = (),
+    did: str = "did:plc:testuser",
+    created: str = "2024-09-09T19:46:02.102Z",
+) -> dict:
     """A Jetstream commit event creating a post; `tags` become #tag facets over the text's bytes."""
     facets = []
     raw = text.encode()
     for tag in tags:
         start = raw.find(("#" + tag).encode())
         index = {"byteStart": max(start, 0), "byteEnd": max(start, 0) + len(("#" + tag).encode())}
-        facets.append({"$type": "app.bsky.richtext.facet", "index": index,
-                       "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}]})
+        facets.append(
+            {
+                "$type": "app.bsky.richtext.facet",
+                "index": index,
+                "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}],
+            }
+        )
     record = {"$type": "app.bsky.feed.post", "createdAt": created, "text": text}
     if langs is not None:
         record["langs"] = langs
     if facets:
         record["facets"] = facets
-    return {"did": did, "time_us": 1725911162329308 + n, "kind": "commit",
-            "commit": {"rev": f"3l3qo2vutsw{n:02d}", "operation": "create", "collection": "app.bsky.feed.post",
-                       "rkey": f"3l3qo2vuowo{n:02d}", "record": record, "cid": f"bafyreidummy{n:04d}"}}
+    return {
+        "did": did,
+        "time_us": 1725911162329308 + n,
+        "kind": "commit",
+        "commit": {
+            "rev": f"3l3qo2vutsw{n:02d}",
+            "operation": "create",
+            "collection": "app.bsky.feed.post",
+            "rkey": f"3l3qo2vuowo{n:02d}",
+            "record": record,
+            "cid": f"bafyreidummy{n:04d}",
+        },
+    }
 
 
-IDENTITY_EVENT = {"did": "did:plc:testuser", "time_us": 1725911162000000, "kind": "identity",
-                  "identity": {"did": "did:plc:testuser", "handle": "test.bsky.social", "seq": 1,
-                               "time": "2024-09-09T19:46:02.102Z"}}
+IDENTITY_EVENT = {
+    "did": "did:plc:testuser",
+    "time_us": 1725911162000000,
+    "kind": "identity",
+    "identity": {"did": "did:plc:testuser", "handle": "test.bsky.social", "seq": 1, "time": "2024-09-09T19:46:02.102Z"},
+}
 
 
 # ---------------------------------------------------------------- X API v2
+
 
 @dataclass
 class Connection:
@@ -138,9 +189,13 @@ class MockX:
                     return
                 path = urlsplit(self.path).path
                 if path == "/2/tweets/search/stream/rules":
-                    mock._json(self, 200, {"data": list(mock.rules.values()), "meta": {"sent": "now",
-                                                                                    "result_count": len(mock.rules)}}
-                               if mock.rules else {"meta": {"sent": "now", "result_count": 0}})
+                    mock._json(
+                        self,
+                        200,
+                        {"data": list(mock.rules.values()), "meta": {"sent": "now", "result_count": len(mock.rules)}}
+                        if mock.rules
+                        else {"meta": {"sent": "now", "result_count": 0}},
+                    )
                 elif path == "/2/tweets/search/stream":
                     mock._stream(self)
                 elif path == "/2/tweets/search/recent":
@@ -159,10 +214,28 @@ class MockX:
                     for rule in body["add"]:
                         rid = str(1500000000000000000 + mock.next_rule_id)
                         mock.next_rule_id += 1
-                        mock.rules[rid] = {"id": rid, "value": rule["value"], **({"tag": rule["tag"]} if "tag" in rule else {})}
+                        mock.rules[rid] = {
+                            "id": rid,
+                            "value": rule["value"],
+                            **({"tag": rule["tag"]} if "tag" in rule else {}),
+                        }
                         created.append(mock.rules[rid])
-                    mock._json(self, 201, {"data": created, "meta": {"sent": "now", "summary": {
-                        "created": len(created), "not_created": 0, "valid": len(created), "invalid": 0}}})
+                    mock._json(
+                        self,
+                        201,
+                        {
+                            "data": created,
+                            "meta": {
+                                "sent": "now",
+                                "summary": {
+                                    "created": len(created),
+                                    "not_created": 0,
+                                    "valid": len(created),
+                                    "invalid": 0,
+                                },
+                            },
+                        },
+                    )
                 else:
                     ids = body["delete"]["ids"]
                     for rid in ids:
@@ -185,7 +258,9 @@ class MockX:
 
     def _authorized(self, h: BaseHTTPRequestHandler) -> bool:
         if h.headers.get("Authorization") != f"Bearer {self.token}":
-            self._json(h, 401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"})
+            self._json(
+                h, 401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
+            )
             return False
         return True
 
@@ -223,7 +298,7 @@ class MockX:
                 h.wfile.write(b"0\r\n\r\n")
                 h.wfile.flush()
             elif conn.ending == "abort":
-                h.wfile.write(b"1000\r\n{\"data\": {\"id\"")  # a chunk cut short
+                h.wfile.write(b'1000\r\n{"data": {"id"')  # a chunk cut short
                 h.wfile.flush()
             elif conn.ending == "silent":  # connected, then nothing at all (X sends a keep-alive every 20 s)
                 self.stop.wait()
@@ -252,6 +327,7 @@ class MockX:
 
 
 # ---------------------------------------------------------------- Bluesky Jetstream
+
 
 @dataclass
 class Session:

@@ -22,8 +22,11 @@ from .conftest import consume, delete_subject, producer_env, report, run_cli
 def test_delivery_failures_are_reported(broker, registry, tmp_path):
     missing = f"producer_test_missing_{uuid.uuid4().hex[:8]}"  # never created: the broker does not auto-create
     try:
-        out = run_cli(["synthetic", "--count", "5"],
-                      producer_env(missing, tmp_path, PRODUCER_MESSAGE_TIMEOUT_MS="1500"), timeout=60)
+        out = run_cli(
+            ["synthetic", "--count", "5"],
+            producer_env(missing, tmp_path, PRODUCER_MESSAGE_TIMEOUT_MS="1500"),
+            timeout=60,
+        )
     finally:
         delete_subject(registry, f"{missing}-value")
     assert out.returncode == 1
@@ -36,8 +39,14 @@ class Running:
     """The producer CLI in the background, its stderr collected line by line."""
 
     def __init__(self, args: list[str], env: dict):
-        self.proc = subprocess.Popen([sys.executable, "-m", "producer.cli", *args], cwd=REPO, env=env,
-                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "producer.cli", *args],
+            cwd=REPO,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stderr), daemon=True)
         self.reader.start()
@@ -65,8 +74,10 @@ def test_metrics_are_visible_and_a_signal_stops_cleanly(topic, registry, tmp_pat
     running = Running(["synthetic", "--count", "0", "--rate", "300", "--start", "now"], env)
     try:
         port = int(running.wait_for(r"metrics at http://127\.0\.0\.1:(\d+)/metrics").group(1))
-        running.wait_for(rf"synthetic -> '{topic}': sent [1-9][\d,]*, delivered [1-9][\d,]* \(\d+/s\), rejected 0, "
-                         r"delivery errors 0")
+        running.wait_for(
+            rf"synthetic -> '{topic}': sent [1-9][\d,]*, delivered [1-9][\d,]* \(\d+/s\), rejected 0, "
+            r"delivery errors 0"
+        )
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     finally:
         code, text = running.stop(sig)

@@ -18,8 +18,9 @@ SCHEMA = json.loads(ProducerSettings().schema_file.read_text())
 
 
 def settings(topic: str, schema_file) -> ProducerSettings:
-    return ProducerSettings(topic=topic, schema_file=schema_file, bootstrap_servers=BOOTSTRAP, registry_url=REGISTRY,
-                            metrics_port=-1)
+    return ProducerSettings(
+        topic=topic, schema_file=schema_file, bootstrap_servers=BOOTSTRAP, registry_url=REGISTRY, metrics_port=-1
+    )
 
 
 def schema_file(tmp_path, name: str, schema: dict):

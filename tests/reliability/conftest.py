@@ -9,18 +9,16 @@ import time
 from collections import Counter
 
 import httpx
-import psycopg
 import pytest
 
 from stack import pipeline, stackctl
-from tests import reference
 from stack.common import CONNECT_URL, KAFKA
-from tests.conftest import secret
+from tests import reference
+from tests.conftest import reader_connect
 
 
 def serving_db():
-    return psycopg.connect(host="127.0.0.1", port=5432, dbname="tweetstream", user="api_reader",
-                           password=secret("api_db_password"), autocommit=True, connect_timeout=3)
+    return reader_connect(connect_timeout=3)
 
 
 def source_lag(topic: str = "tweets", group: str = "tweetstream-flink") -> int:
@@ -53,8 +51,10 @@ def wait_caught_up(timeout: float = 600) -> float:
         if calm >= 2:
             return time.monotonic() - t0
         time.sleep(3)
-    raise AssertionError(f"the pipeline did not catch up within {timeout:.0f}s "
-                         f"(source lag {source_lag()}, sink lag {stackctl.sink_lag()})")
+    raise AssertionError(
+        f"the pipeline did not catch up within {timeout:.0f}s "
+        f"(source lag {source_lag()}, sink lag {stackctl.sink_lag()})"
+    )
 
 
 def snapshot() -> dict[str, Counter]:
@@ -63,11 +63,21 @@ def snapshot() -> dict[str, Counter]:
         return {
             "hashtags": Counter(dict(db.execute("SELECT hashtag, count FROM hashtag_counts").fetchall())),
             "words": Counter(dict(db.execute("SELECT word, count FROM unigram_counts").fetchall())),
-            "hashtag_minutes": Counter({(m, h): c for m, h, c in db.execute(
-                "SELECT minute_ms, hashtag, count FROM hashtag_minute_counts").fetchall()}),
-            "word_minutes": Counter({(m, w): c for m, w, c in db.execute(
-                "SELECT minute_ms, word, count FROM unigram_minute_counts").fetchall()}),
-            "posts": Counter({"all": (db.execute("SELECT posts FROM post_stats WHERE stat = 'all'").fetchone() or [0])[0]}),
+            "hashtag_minutes": Counter(
+                {
+                    (m, h): c
+                    for m, h, c in db.execute("SELECT minute_ms, hashtag, count FROM hashtag_minute_counts").fetchall()
+                }
+            ),
+            "word_minutes": Counter(
+                {
+                    (m, w): c
+                    for m, w, c in db.execute("SELECT minute_ms, word, count FROM unigram_minute_counts").fetchall()
+                }
+            ),
+            "posts": Counter(
+                {"all": (db.execute("SELECT posts FROM post_stats WHERE stat = 'all'").fetchone() or [0])[0]}
+            ),
         }
 
 
@@ -83,8 +93,13 @@ def expected_delta(posts: list[dict]) -> dict[str, Counter]:
 
 def difference(after: Counter, before: Counter) -> Counter:
     """after - before, keeping every key that changed (Counter's `-` drops negatives)."""
-    return Counter({k: after.get(k, 0) - before.get(k, 0) for k in after.keys() | before.keys()
-                    if after.get(k, 0) != before.get(k, 0)})
+    return Counter(
+        {
+            k: after.get(k, 0) - before.get(k, 0)
+            for k in after.keys() | before.keys()
+            if after.get(k, 0) != before.get(k, 0)
+        }
+    )
 
 
 def assert_counted(expected: dict[str, Counter], before: dict[str, Counter], first_minute: int) -> None:
@@ -102,7 +117,8 @@ def assert_counted(expected: dict[str, Counter], before: dict[str, Counter], fir
         extra = {k: got[name][k] for k in got[name].keys() - expected[name].keys()}
         assert not missing and not extra, (
             f"{name}: {len(missing)} wrong (expected, got), e.g. {list(missing.items())[:5]}; "
-            f"{len(extra)} unexpected, e.g. {list(extra.items())[:5]}")
+            f"{len(extra)} unexpected, e.g. {list(extra.items())[:5]}"
+        )
 
 
 def dead_letters() -> int:
@@ -152,8 +168,9 @@ def wait_recovered(service: str, dead_pid: int, timeout: float = 300) -> float:
             if supervisor_idle and pid and pid != dead_pid and pipeline_running():
                 return time.monotonic() - t0
         time.sleep(0.5)
-    raise AssertionError(f"{service} did not recover within {timeout:.0f}s:\n"
-                         + stackctl._tail(stackctl.SERVICES["supervisor"].log, 30))
+    raise AssertionError(
+        f"{service} did not recover within {timeout:.0f}s:\n" + stackctl._tail(stackctl.SERVICES["supervisor"].log, 30)
+    )
 
 
 @pytest.fixture

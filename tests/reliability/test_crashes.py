@@ -13,7 +13,7 @@ import random
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from producer.sources.synthetic import synthetic_posts
 from tests import reference
@@ -24,18 +24,41 @@ from .conftest import assert_counted, dead_letters, expected_delta, kill, snapsh
 POSTS = int(os.environ.get("FAULT_POSTS", "100000"))
 ROUNDS = int(os.environ.get("FAULT_ROUNDS", "1"))
 RATE = float(os.environ.get("FAULT_RATE", "2500"))  # posts per second the producer sends
-KILLED = ["kafka", "registry", "flink-jobmanager", "flink-taskmanager", "flink-sql-gateway", "connect", "postgres", "api"]
+KILLED = [
+    "kafka",
+    "registry",
+    "flink-jobmanager",
+    "flink-taskmanager",
+    "flink-sql-gateway",
+    "connect",
+    "postgres",
+    "api",
+]
 RESULTS = REPO / "test-artifacts" / "reliability"
 
 
 def test_kill_each_service_mid_stream(quiet_pipeline):
     seed = int(time.time())  # new post ids on every run
-    start = datetime.now(timezone.utc).replace(microsecond=0)
+    start = datetime.now(UTC).replace(microsecond=0)
     posts = [p._asdict() for p in synthetic_posts(POSTS, seed=seed, start=start, posts_per_minute=RATE * 60)]
     expected = expected_delta(posts)
     before, dlq_before = snapshot(), dead_letters()
-    producer_cmd = [sys.executable, "-m", "producer.cli", "synthetic", "--count", str(POSTS), "--seed", str(seed),
-                    "--rate", str(RATE), "--start", start.isoformat(), "--metrics-port", "-1"]
+    producer_cmd = [
+        sys.executable,
+        "-m",
+        "producer.cli",
+        "synthetic",
+        "--count",
+        str(POSTS),
+        "--seed",
+        str(seed),
+        "--rate",
+        str(RATE),
+        "--start",
+        start.isoformat(),
+        "--metrics-port",
+        "-1",
+    ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = open(RESULTS / f"producer-{seed}.log", "w")
 
@@ -60,10 +83,20 @@ def test_kill_each_service_mid_stream(quiet_pipeline):
         print(f"{service}: killed, pipeline running again after {took:.1f}s", flush=True)
     assert producer.wait(timeout=POSTS / RATE * 3 + 600) == 0, "the producer failed (see its log)"
     catch_up = wait_caught_up(timeout=600 + POSTS / 250)  # Flink counts ~1,500 posts/s here; a backlog takes a while
-    (RESULTS / "crash-recovery.json").write_text(json.dumps({
-        "posts": POSTS, "rounds": ROUNDS, "rate": RATE, "seed": seed, "order": order,
-        "recovery_seconds": recovery, "catch_up_after_last_kill_s": round(catch_up, 1),
-        "total_s": round(time.monotonic() - t0, 1),
-    }, indent=2))
+    (RESULTS / "crash-recovery.json").write_text(
+        json.dumps(
+            {
+                "posts": POSTS,
+                "rounds": ROUNDS,
+                "rate": RATE,
+                "seed": seed,
+                "order": order,
+                "recovery_seconds": recovery,
+                "catch_up_after_last_kill_s": round(catch_up, 1),
+                "total_s": round(time.monotonic() - t0, 1),
+            },
+            indent=2,
+        )
+    )
     assert_counted(expected, before, reference.minute(posts[0]["created_at"]))
     assert dead_letters() == dlq_before, "a crash put records into the dead-letter topic"

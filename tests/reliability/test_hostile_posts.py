@@ -44,27 +44,59 @@ RECORD_MS = 1_651_600_000_000
 YEAR_9999_MS = 253_402_300_799_999
 
 chars = st.characters(exclude_categories=("Cs",)).filter(known_to_java)
-specials = st.sampled_from(["#", "@", "_", " ", "\u00a0", "\u202e", "\u200f", "\x00", "\x07", "\n", "'", "-",
-                            "\u0301", "é", "İ", "Σ", "🎉", "https://x.y/#z ", "www.a.b "])
+specials = st.sampled_from(
+    [
+        "#",
+        "@",
+        "_",
+        " ",
+        "\u00a0",
+        "\u202e",
+        "\u200f",
+        "\x00",
+        "\x07",
+        "\n",
+        "'",
+        "-",
+        "\u0301",
+        "é",
+        "İ",
+        "Σ",
+        "🎉",
+        "https://x.y/#z ",
+        "www.a.b ",
+    ]
+)
 piece = st.one_of(chars, specials, st.sampled_from(list("abcdeéàçxyz")))
 texts = st.one_of(
     st.lists(piece, max_size=200).map("".join),
     # many tags in one post, some around the 100-character limit
-    st.lists(st.text(st.sampled_from("aéb_1\u0301"), max_size=105), max_size=300).map(lambda ts: " ".join("#" + t for t in ts)),
+    st.lists(st.text(st.sampled_from("aéb_1\u0301"), max_size=105), max_size=300).map(
+        lambda ts: " ".join("#" + t for t in ts)
+    ),
     # around the 25,000-character limit on texts
     st.integers(24_995, 25_005).map(lambda n: "mot " * (n // 4) + "x" * (n % 4)),
     st.just(""),
 )
-created = st.one_of(st.integers(0, RECORD_MS), st.integers(RECORD_MS, RECORD_MS + 10 * 60_000),
-                    st.integers(RECORD_MS, YEAR_9999_MS), st.just(YEAR_9999_MS))
-posts = st.lists(st.tuples(st.sampled_from(["new", "new", "new", "dup", "noid"]), texts, created), min_size=1, max_size=25)
+created = st.one_of(
+    st.integers(0, RECORD_MS),
+    st.integers(RECORD_MS, RECORD_MS + 10 * 60_000),
+    st.integers(RECORD_MS, YEAR_9999_MS),
+    st.just(YEAR_9999_MS),
+)
+posts = st.lists(
+    st.tuples(st.sampled_from(["new", "new", "new", "dup", "noid"]), texts, created), min_size=1, max_size=25
+)
 
 
 def registry_schema_id() -> int:
     """The id of schemas/post.avsc under tweets-value (not the latest version: the
     schema-evolution tests register newer ones)."""
-    r = httpx.post(f"{REGISTRY_URL}/apis/ccompat/v7/subjects/tweets-value",
-                   json={"schema": (REPO / "schemas" / "post.avsc").read_text()}, timeout=10)
+    r = httpx.post(
+        f"{REGISTRY_URL}/apis/ccompat/v7/subjects/tweets-value",
+        json={"schema": (REPO / "schemas" / "post.avsc").read_text()},
+        timeout=10,
+    )
     r.raise_for_status()
     return r.json()["id"]
 
@@ -76,8 +108,12 @@ def avro_value(schema_id: int, record: dict) -> bytes:
 
 
 def job_failures(job_id: str) -> int:
-    return len(httpx.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=10).json()
-               .get("exceptionHistory", {}).get("entries", []))
+    return len(
+        httpx.get(f"{FLINK_URL}/jobs/{job_id}/exceptions", timeout=10)
+        .json()
+        .get("exceptionHistory", {})
+        .get("entries", [])
+    )
 
 
 def sink_states() -> list[str]:
@@ -120,7 +156,9 @@ def test_no_post_stops_freezes_or_empties_the_counting(quiet_pipeline, schema_id
     before = snapshot()
     with serving_db() as db:
         rejected_before = (db.execute("SELECT posts FROM post_stats WHERE stat = 'rejected'").fetchone() or [0])[0]
-        newest_before = (db.execute("SELECT newest_event_ms FROM post_stats WHERE stat = 'all'").fetchone() or [None])[0]
+        newest_before = (db.execute("SELECT newest_event_ms FROM post_stats WHERE stat = 'all'").fetchone() or [None])[
+            0
+        ]
 
     # 1. an independent Avro client, straight to tweets, key = id, time stamp RECORD_MS
     good, bad = [], 0
@@ -155,8 +193,13 @@ def test_no_post_stops_freezes_or_empties_the_counting(quiet_pipeline, schema_id
         lines.append(json.dumps({"id": pid, "text": text, "created_at": iso}, ensure_ascii=False))
     path = tmp_path_factory.mktemp("replay") / f"hostile-{run}.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "producer.cli", "replay", str(path)], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "producer.cli", "replay", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     for line in lines:
         try:
@@ -174,8 +217,11 @@ def test_no_post_stops_freezes_or_empties_the_counting(quiet_pipeline, schema_id
         # (no 'rejected' row until the first record is set aside)
         rejected_after = (db.execute("SELECT posts FROM post_stats WHERE stat = 'rejected'").fetchone() or [0])[0]
         newest_after = db.execute("SELECT newest_event_ms FROM post_stats WHERE stat = 'all'").fetchone()[0]
-        keep_ms = int(db.execute("SELECT extract(epoch FROM keep) * 1000 FROM retention WHERE name = 'minute_counts'"
-                                 ).fetchone()[0])
+        keep_ms = int(
+            db.execute("SELECT extract(epoch FROM keep) * 1000 FROM retention WHERE name = 'minute_counts'").fetchone()[
+                0
+            ]
+        )
 
     # nothing stopped, restarted or was dead-lettered
     assert pipeline.live_job()["jid"] == job["jid"]
@@ -197,8 +243,13 @@ def test_no_post_stops_freezes_or_empties_the_counting(quiet_pipeline, schema_id
     full = {m for m, n in words_per_minute.items() if n >= reference.WORDS_PER_MINUTE}
     assert max(words_per_minute.values(), default=0) <= reference.WORDS_PER_MINUTE
     for table in ("hashtag_minutes", "word_minutes"):
-        in_retention = lambda key: key[0] >= cutoff and (table == "hashtag_minutes" or key[0] not in full)  # noqa: E731
-        assert delta(before[table], after[table], in_retention) == {k: v for k, v in want[table].items() if in_retention(k)}
+
+        def in_retention(key, table=table):
+            return key[0] >= cutoff and (table == "hashtag_minutes" or key[0] not in full)
+
+        assert delta(before[table], after[table], in_retention) == {
+            k: v for k, v in want[table].items() if in_retention(k)
+        }
         # no row within the retention disappeared
         assert not [k for k in before[table] if in_retention(k) and k not in after[table]]
 

@@ -59,8 +59,10 @@ def test_postgres_down_for_a_minute(quiet_pipeline):
         stackctl.start_service("postgres")
         # the registry's pooled connections died with PostgreSQL: it checks each one
         # it borrows, so it answers at once (it used to answer 500 once per connection)
-        registry_answers = [httpx.get(f"{REGISTRY_URL}/apis/ccompat/v7/subjects/tweets-value/versions/latest",
-                                      timeout=15).status_code for _ in range(25)]
+        registry_answers = [
+            httpx.get(f"{REGISTRY_URL}/apis/ccompat/v7/subjects/tweets-value/versions/latest", timeout=15).status_code
+            for _ in range(25)
+        ]
     finally:
         stop.set()
         feeder.join()
@@ -116,8 +118,11 @@ def test_sink_meets_new_schemas_while_the_registry_cannot_answer(quiet_pipeline,
 
 
 def wait_task_running(connector_url: str, timeout: float = 60) -> None:
-    wait_until(lambda: httpx.get(f"{connector_url}/status", timeout=10).json()["tasks"][0]["state"] == "RUNNING",
-               "the sink task to run", timeout)
+    wait_until(
+        lambda: httpx.get(f"{connector_url}/status", timeout=10).json()["tasks"][0]["state"] == "RUNNING",
+        "the sink task to run",
+        timeout,
+    )
 
 
 def wait_until(check, what: str, timeout: float = 120) -> None:

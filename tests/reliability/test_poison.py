@@ -36,10 +36,12 @@ def test_bad_records_are_set_aside_and_good_ones_counted(quiet_pipeline):
     writer = PostWriter(ProducerSettings(topic="tweets", metrics_port=-1))
     good = [Post(f"poison-{run}-{i}", f"#{tag} bonjour numéro {i}", 1_700_000_000_000 + i) for i in range(GOOD)]
     valid = writer._encode(good[0]._replace(id=f"poison-{run}-big", text="a" * 1_048_576))
-    schema_id = struct.unpack(">I", valid[1:5])[0]
+    struct.unpack(">I", valid[1:5])[0]
     bad = {  # value -> the start of the reason the pipeline must give
         b"\x01" + valid[1:200]: "IOException: Unknown data format. Magic number does not match",
-        b"\x00" + struct.pack(">I", 987_654_321) + valid[5:200]: "IOException: Could not find schema with id 987654321 in registry",
+        b"\x00"
+        + struct.pack(">I", 987_654_321)
+        + valid[5:200]: "IOException: Could not find schema with id 987654321 in registry",
         writer._encode(good[1]._replace(id=f"poison-{run}-cut"))[:12]: "EOFException",  # truncated Avro
         valid: "text longer than 25000 characters (1048576)",
         None: "empty record (null value)",
@@ -67,8 +69,11 @@ def test_bad_records_are_set_aside_and_good_ones_counted(quiet_pipeline):
         rejected_now = stat(db, "rejected")
         assert rejected_now == rejected_before + len(bad)
         for value, reason in bad.items():
-            row = db.execute("SELECT reason, post_id, raw_value FROM rejected_posts"
-                             " WHERE tweets_partition = %s AND tweets_offset = %s", offsets[value]).fetchone()
+            row = db.execute(
+                "SELECT reason, post_id, raw_value FROM rejected_posts"
+                " WHERE tweets_partition = %s AND tweets_offset = %s",
+                offsets[value],
+            ).fetchone()
             assert row is not None, f"not set aside: {reason or 'truncated Avro'}"
             assert row[0].startswith(reason) and row[0], row[0]
             if reason.startswith("text longer"):
@@ -79,6 +84,8 @@ def test_bad_records_are_set_aside_and_good_ones_counted(quiet_pipeline):
 
     stats = httpx.get(f"{API_URL}/api/stats", timeout=10).json()
     assert stats["rejected"]["pipeline"] == rejected_now
-    listed = {(r["tweets_partition"], r["tweets_offset"]) for r in
-              httpx.get(f"{API_URL}/api/rejects", params={"limit": 1000}, timeout=10).json()}
+    listed = {
+        (r["tweets_partition"], r["tweets_offset"])
+        for r in httpx.get(f"{API_URL}/api/rejects", params={"limit": 1000}, timeout=10).json()
+    }
     assert set(offsets.values()) <= listed

@@ -30,8 +30,9 @@ def test_a_new_optional_field_flows_through_without_downtime(quiet_pipeline, tmp
     failures_before = failures(job)
 
     schema = json.loads(ProducerSettings().schema_file.read_text())
-    schema["fields"].append({"name": "reply_count", "type": "long", "default": 0,
-                             "doc": "added by the schema-evolution test"})
+    schema["fields"].append(
+        {"name": "reply_count", "type": "long", "default": 0, "doc": "added by the schema-evolution test"}
+    )
     evolved_file = tmp_path / "post-v2.avsc"
     evolved_file.write_text(json.dumps(schema))
     old = PostWriter(ProducerSettings(topic="tweets", metrics_port=-1))

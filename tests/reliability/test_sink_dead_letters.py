@@ -22,8 +22,14 @@ TOPIC = "post_stats"
 
 def newest_record(topic: str):
     """The last committed record of a count topic (its key is a valid Avro key)."""
-    c = Consumer({"bootstrap.servers": KAFKA, "group.id": f"dlq-test-{uuid.uuid4().hex[:6]}",
-                  "isolation.level": "read_committed", "enable.auto.commit": False})
+    c = Consumer(
+        {
+            "bootstrap.servers": KAFKA,
+            "group.id": f"dlq-test-{uuid.uuid4().hex[:6]}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         c.assign([TopicPartition(topic, 0, max(low, high - 50))])
@@ -38,7 +44,9 @@ def newest_record(topic: str):
 
 
 def dead_letter_reasons(start: int) -> list[tuple[str, str]]:
-    c = Consumer({"bootstrap.servers": KAFKA, "group.id": f"dlq-test-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False})
+    c = Consumer(
+        {"bootstrap.servers": KAFKA, "group.id": f"dlq-test-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False}
+    )
     try:
         _, high = c.get_watermark_offsets(TopicPartition("dlq_sink", 0), timeout=10)
         c.assign([TopicPartition("dlq_sink", 0, start)])

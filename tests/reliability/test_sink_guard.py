@@ -56,8 +56,9 @@ def test_a_key_postgresql_refuses_is_set_aside_and_the_sink_goes_on(quiet_pipeli
 
     with serving_db() as db:
         assert db.execute("SELECT count FROM hashtag_counts WHERE hashtag = %s", (f"guard{run}",)).fetchone() == (1,)
-        rows = db.execute("SELECT table_name, reason, key_preview, key_bytes FROM sink_rejects ORDER BY id DESC LIMIT 1"
-                          ).fetchall()
+        rows = db.execute(
+            "SELECT table_name, reason, key_preview, key_bytes FROM sink_rejects ORDER BY id DESC LIMIT 1"
+        ).fetchall()
         assert db.execute("SELECT count(*) FROM hashtag_counts WHERE hashtag = %s", (long_tag,)).fetchone() == (0,)
         # (read once the sink has written past the long key: it holds that row by now)
         (before,) = db.execute("SELECT count(*) FROM sink_rejects").fetchone()

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
@@ -68,9 +68,10 @@ def stall_after() -> float:
 
 
 def write_posts(run: str) -> list[dict]:
-    now = int(datetime.now(timezone.utc).timestamp() * 1000)
-    posts = [Post(f"stall-{run}-{i}", f"#stall{run} #bloqué{i % 7} attente numéro {i}", now + i * 10)
-             for i in range(POSTS)]
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    posts = [
+        Post(f"stall-{run}-{i}", f"#stall{run} #bloqué{i % 7} attente numéro {i}", now + i * 10) for i in range(POSTS)
+    ]
     writer = PostWriter(ProducerSettings(topic="tweets", metrics_port=-1))
     for p in posts:
         writer.send(p)
@@ -94,8 +95,9 @@ def assert_status_says_stalled(stage: str) -> None:
     be a few seconds behind the API's. A stage has a line per connector (or
     job): one of them says stalled."""
     for _ in range(10):
-        status = subprocess.run([*STACKCTL, "status"], cwd=REPO, capture_output=True, text=True,
-                                env=os.environ | {"COLUMNS": "250"})
+        status = subprocess.run(
+            [*STACKCTL, "status"], cwd=REPO, capture_output=True, text=True, env=os.environ | {"COLUMNS": "250"}
+        )
         output = status.stdout + status.stderr
         if any(line.startswith(stage) and "stalled" in line for line in output.splitlines()):
             assert status.returncode == 1, output
@@ -104,17 +106,21 @@ def assert_status_says_stalled(stage: str) -> None:
     raise AssertionError(f"`stackctl status` does not say {stage!r} stalled:\n{output}")
 
 
-@pytest.mark.parametrize("request_held", [
-    # A sink's first write: Flink registers the schema of hashtag_counts' values.
-    # Unanswered until a little after the stall limit: the registry client's read
-    # time-out fails the job, Flink restarts it and asks again, until it is answered.
-    ("POST", r"/subjects/hashtag_counts-value/versions", "silent"),
-    # The source meets a schema id it has not looked up yet (a new job's cache is empty).
-    ("GET", r"/schemas/ids/\d+", "silent"),
-    # An answer that never ends, for longer than the test: no read time-out catches
-    # it, the job stays RUNNING and blocked; only the supervisor brings it back.
-    ("POST", r"/subjects/hashtag_counts-value/versions", "trickle"),
-], ids=["sink-registration", "source-lookup", "sink-registration-trickle"])
+@pytest.mark.parametrize(
+    "request_held",
+    [
+        # A sink's first write: Flink registers the schema of hashtag_counts' values.
+        # Unanswered until a little after the stall limit: the registry client's read
+        # time-out fails the job, Flink restarts it and asks again, until it is answered.
+        ("POST", r"/subjects/hashtag_counts-value/versions", "silent"),
+        # The source meets a schema id it has not looked up yet (a new job's cache is empty).
+        ("GET", r"/schemas/ids/\d+", "silent"),
+        # An answer that never ends, for longer than the test: no read time-out catches
+        # it, the job stays RUNNING and blocked; only the supervisor brings it back.
+        ("POST", r"/subjects/hashtag_counts-value/versions", "trickle"),
+    ],
+    ids=["sink-registration", "source-lookup", "sink-registration-trickle"],
+)
 def test_unanswered_registry_request_is_reported_and_healed(proxied_pipeline, request_held, page):
     proxy, (method, path, mode) = proxied_pipeline, request_held
     limit = stall_after()
@@ -137,8 +143,11 @@ def test_unanswered_registry_request_is_reported_and_healed(proxied_pipeline, re
 
     wait_caught_up(timeout=HEAL_S + 30)
     healed = time.monotonic()
-    print(f"{method} {path} {mode}: reported {reported - written:.0f}s after the posts were written, "
-          f"counted {healed - reported:.0f}s after the report", flush=True)
+    print(
+        f"{method} {path} {mode}: reported {reported - written:.0f}s after the posts were written, "
+        f"counted {healed - reported:.0f}s after the report",
+        flush=True,
+    )
     assert healed - reported <= HEAL_S + 10  # (wait_caught_up polls every 3 s and wants two calm reads)
     assert_counted(expected_delta(posts), before, reference.minute(posts[0]["created_at"]))
     assert healthy_again(), "/healthz/pipeline still answers 503 after counting resumed"
@@ -155,8 +164,9 @@ def test_sink_blocked_by_the_database_is_reported(quiet_pipeline):
     locked, release = threading.Event(), threading.Event()
 
     def hold_lock():
-        with psycopg.connect(host="127.0.0.1", port=5432, dbname="tweetstream", user="pipeline",
-                             password=secret("pipeline_db_password")) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=5432, dbname="tweetstream", user="pipeline", password=secret("pipeline_db_password")
+        ) as conn:
             conn.execute("LOCK TABLE hashtag_counts IN ACCESS EXCLUSIVE MODE")
             locked.set()
             release.wait(limit + 60)

@@ -35,7 +35,7 @@ def test_same_seed_same_posts_other_seed_other_posts():
     a = list(long_tail_posts(2000, seed=5, run_id="r", start_ms=START))
     assert a == list(long_tail_posts(2000, seed=5, run_id="r", start_ms=START))
     b = list(long_tail_posts(2000, seed=6, run_id="r", start_ms=START))
-    assert sum(x.text != y.text for x, y in zip(a, b)) > 1900
+    assert sum(x.text != y.text for x, y in zip(a, b, strict=False)) > 1900
     # another run: the same posts under fresh ids
     c = list(long_tail_posts(2000, seed=5, run_id="s", start_ms=START))
     assert [p.text for p in c] == [p.text for p in a] and not {p.id for p in a} & {p.id for p in c}
@@ -76,7 +76,7 @@ def test_event_times_spread_over_hours(sample):
     assert (max(times) - min(times)) / 3_600_000 > 1.5  # 1,000 posts a minute by default: 100 minutes
     assert len({reference.minute(t) for t in times}) >= 100
     # roughly in order (a little disorder, as in a real stream)
-    assert all(b - a > -3000 for a, b in zip(times, times[1:]))
+    assert all(b - a > -3000 for a, b in zip(times, times[1:], strict=False))
 
 
 def test_default_event_times_end_now_not_in_the_future():
@@ -98,8 +98,11 @@ def test_long_tail_vocabulary(counted):
     tag_ranked = [c for _, c in tags.most_common()]
     assert tag_ranked[0] > 100 * tag_ranked[999]
     # the stopword lists are among the most frequent tokens of the raw text
-    raw = Counter(w.lower() for p in list(long_tail_posts(5000, seed=3, run_id="x", start_ms=START))
-                  for w in reference.WORD.findall(p.text))
+    raw = Counter(
+        w.lower()
+        for p in list(long_tail_posts(5000, seed=3, run_id="x", start_ms=START))
+        for w in reference.WORD.findall(p.text)
+    )
     assert sum(1 for w, _ in raw.most_common(50) if w in reference.STOPWORDS) >= 20
 
 
@@ -123,13 +126,35 @@ def test_generation_is_fast():
 
 
 TRICKY = [
-    "#Santé et #SANTÉ", "#COVID-19", "#2020 #2020s", "https://example.org/a#fragment", "www.example.org/#x and #y",
-    "https://example.org/\u00a0#after_nbsp", "mot#non, (#oui) #fin.", "#a_b #_ #__1", "##double", "#vaccin🎉",
-    unicodedata.normalize("NFD", "#Santé"), "#İstanbul", "Le vaccin arrive à Paris", "l'école d’été aujourd'hui",
-    "anti-vaccin COVID19 covid-19", "#vaccin @alice www.x.fr/mot https://t.co/abc mot", "email@example.org mot#tag",
-    "a b c dé x", unicodedata.normalize("NFD", "Élève ÉLÈVE"), "yourselves yourselvesx themselvesque",
-    "ΟΔΟΣ İzmir", "émoji🎉fête", "HTTP://upper.case/#x WWW.upper/#y", "#" + "a" * 100 + " #" + "b" * 101,
-    "mot" * 40 + " court", "x\u0301y e\u0301\u0301 \u0301a", "@#tag #@mention", "", "   ",
+    "#Santé et #SANTÉ",
+    "#COVID-19",
+    "#2020 #2020s",
+    "https://example.org/a#fragment",
+    "www.example.org/#x and #y",
+    "https://example.org/\u00a0#after_nbsp",
+    "mot#non, (#oui) #fin.",
+    "#a_b #_ #__1",
+    "##double",
+    "#vaccin🎉",
+    unicodedata.normalize("NFD", "#Santé"),
+    "#İstanbul",
+    "Le vaccin arrive à Paris",
+    "l'école d’été aujourd'hui",
+    "anti-vaccin COVID19 covid-19",
+    "#vaccin @alice www.x.fr/mot https://t.co/abc mot",
+    "email@example.org mot#tag",
+    "a b c dé x",
+    unicodedata.normalize("NFD", "Élève ÉLÈVE"),
+    "yourselves yourselvesx themselvesque",
+    "ΟΔΟΣ İzmir",
+    "émoji🎉fête",
+    "HTTP://upper.case/#x WWW.upper/#y",
+    "#" + "a" * 100 + " #" + "b" * 101,
+    "mot" * 40 + " court",
+    "x\u0301y e\u0301\u0301 \u0301a",
+    "@#tag #@mention",
+    "",
+    "   ",
 ]
 
 
@@ -164,8 +189,9 @@ def test_batched_counts_match_the_reference():
     new, old = Writer.snapshot(counts)["rows"]["unigram_counts"]
     c = counts.counters["unigram_counts"]
     assert old and all(c[w] == n and n > 1 for w, n in old) and all(c[w] == n for w, n in new)
-    assert {w for w, _ in new} == {w for p in more for w in reference.words(p.text)} - {w for p in posts
-                                                                                       for w in reference.words(p.text)}
+    assert {w for w, _ in new} == {w for p in more for w in reference.words(p.text)} - {
+        w for p in posts for w in reference.words(p.text)
+    }
 
 
 def test_resume_detector_after_a_jobmanager_kill():
@@ -193,7 +219,11 @@ def test_results_merge_keeps_what_a_run_did_not_measure():
     old = {"machine": {"date": "d1"}, "throughput": {"long-tail": {"n": 1}, "synthetic": {"n": 2}}, "soak": {"s": 1}}
     # a long-tail run replaces long-tail only, keeps synthetic and the soak
     new = merge(old, {"machine": {"date": "d2"}, "throughput": {"long-tail": {"n": 3}}})
-    assert new == {"machine": {"date": "d2"}, "throughput": {"long-tail": {"n": 3}, "synthetic": {"n": 2}}, "soak": {"s": 1}}
+    assert new == {
+        "machine": {"date": "d2"},
+        "throughput": {"long-tail": {"n": 3}, "synthetic": {"n": 2}},
+        "soak": {"s": 1},
+    }
     # a soak run replaces the soak only
     assert merge(new, {"machine": {"date": "d3"}, "soak": {"s": 2}})["throughput"] == new["throughput"]
     assert merge(None, {"throughput": {}}) == {"throughput": {}}

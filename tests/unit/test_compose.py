@@ -38,14 +38,22 @@ def pom_versions() -> dict[str, str]:
 def test_compose_configuration_check_passes(path, tmp_path):
     tool = shutil.which("docker-compose")
     assert tool, "docker-compose is missing: run `make install`"
-    out = subprocess.run([tool, "-f", str(path), "config", "-q"], capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", **PASSWORDS})
+    out = subprocess.run(
+        [tool, "-f", str(path), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **PASSWORDS},
+    )
     assert out.returncode == 0, out.stderr
 
 
 def test_apps_refuse_to_start_without_passwords():
-    out = subprocess.run([shutil.which("docker-compose"), "-f", str(APPS_FILE), "config", "-q"],
-                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [shutil.which("docker-compose"), "-f", str(APPS_FILE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode != 0 and "set POSTGRES_PASSWORD in .env" in out.stderr
 
 
@@ -56,8 +64,11 @@ def test_every_local_service_is_in_compose():
 
 def test_compose_restarts_what_crashes():
     policies = {name: svc.get("restart") for name, svc in all_services().items()}
-    assert policies == {**{n: "unless-stopped" for n in set(SERVICES) - {"supervisor"}},
-                        "producer": "on-failure", "init": "no"}
+    assert policies == {
+        **{n: "unless-stopped" for n in set(SERVICES) - {"supervisor"}},
+        "producer": "on-failure",
+        "init": "no",
+    }
 
 
 def test_published_ports_match_the_local_stack_on_loopback():
@@ -68,12 +79,15 @@ def test_published_ports_match_the_local_stack_on_loopback():
     assert all(p.startswith("127.0.0.1:") for ports in published.values() for p in ports)
 
 
-@pytest.mark.parametrize("service, config", [
-    ("kafka", "stack/kafka/server.properties"),
-    ("registry", "stack/registry/application.properties"),
-    ("connect", "stack/connect/worker.properties"),
-    ("postgres", "stack/postgres/postgresql.conf"),
-])
+@pytest.mark.parametrize(
+    "service, config",
+    [
+        ("kafka", "stack/kafka/server.properties"),
+        ("registry", "stack/registry/application.properties"),
+        ("connect", "stack/connect/worker.properties"),
+        ("postgres", "stack/postgres/postgresql.conf"),
+    ],
+)
 def test_services_mount_the_local_configuration_file(service, config):
     volumes = all_services()[service]["volumes"]
     assert any(v.startswith(f"./{config}:") for v in volumes)

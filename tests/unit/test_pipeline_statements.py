@@ -10,10 +10,12 @@ from stack import pipeline
 
 
 def test_cuts_at_semicolons_outside_strings_names_and_comments():
-    sql = ("SET 'a' = 'x;y';\n"
-           "-- a comment; with a semicolon\n"
-           "CREATE TABLE `t;1` (c STRING) WITH ('k' = 'v;w');\n"
-           "/* block; comment */ SELECT 'it''s; fine' FROM `t;1`;\n")
+    sql = (
+        "SET 'a' = 'x;y';\n"
+        "-- a comment; with a semicolon\n"
+        "CREATE TABLE `t;1` (c STRING) WITH ('k' = 'v;w');\n"
+        "/* block; comment */ SELECT 'it''s; fine' FROM `t;1`;\n"
+    )
     assert pipeline.statements(sql) == [
         "SET 'a' = 'x;y'",
         "-- a comment; with a semicolon\nCREATE TABLE `t;1` (c STRING) WITH ('k' = 'v;w')",
@@ -22,9 +24,11 @@ def test_cuts_at_semicolons_outside_strings_names_and_comments():
 
 
 def test_a_statement_set_is_one_statement():
-    sql = ("SET 'x' = '1';\n"
-           "EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO a SELECT 1;\n  -- end; not yet\n"
-           "  INSERT INTO b SELECT 2;\nEND;\n")
+    sql = (
+        "SET 'x' = '1';\n"
+        "EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO a SELECT 1;\n  -- end; not yet\n"
+        "  INSERT INTO b SELECT 2;\nEND;\n"
+    )
     assert pipeline.statements(sql) == [
         "SET 'x' = '1'",
         "EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO a SELECT 1;\n  -- end; not yet\n  INSERT INTO b SELECT 2;\nEND",
@@ -41,8 +45,15 @@ def test_every_script_cuts_into_complete_statements(script):
     parts = pipeline.statements(pipeline.render(script))
     code = [pipeline._code(p) for p in parts]
     kinds = [re.match(r"\w+(\s+\w+)?", c).group(0).upper() for c in code]
-    assert set(kinds) <= {"SET", "CREATE TEMPORARY", "CREATE TABLE", "CREATE VIEW", "EXECUTE STATEMENT",
-                          "INSERT INTO", "CREATE FUNCTION"}, kinds
+    assert set(kinds) <= {
+        "SET",
+        "CREATE TEMPORARY",
+        "CREATE TABLE",
+        "CREATE VIEW",
+        "EXECUTE STATEMENT",
+        "INSERT INTO",
+        "CREATE FUNCTION",
+    }, kinds
     # the job is the last statement: one statement set holding every INSERT
     assert kinds[-1] == "EXECUTE STATEMENT" and code[-1].endswith("END")
     assert code[-1].count("INSERT INTO") == len(pipeline.SERVING_TABLES)

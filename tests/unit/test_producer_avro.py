@@ -26,7 +26,7 @@ def reference(schema: str, schema_id: int, record: dict) -> bytes:
 
 EDGE_CASES = [
     Post("1", "", 0, None, None, "x"),
-    Post("é" * 9000, "ü" * 70_000, -1, "a", "fr", "bluesky"),          # lengths past the varint table
+    Post("é" * 9000, "ü" * 70_000, -1, "a", "fr", "bluesky"),  # lengths past the varint table
     Post("2", "t", 2**63 - 1, "", "", ""),
     Post("3", "t", -(2**63), None, "en"),
     Post("4", "emoji 🎉 and NUL-free", 1614592800000, "123", None, "replay"),
@@ -66,8 +66,9 @@ def test_a_new_field_with_a_default_is_written_with_its_default():
     evolved["fields"].append({"name": "place", "type": ["null", "string"], "default": None})
     text = json.dumps(evolved)
     post = EDGE_CASES[4]
-    assert make_encoder(text, 9, Post._fields)(post) == reference(text, 9, {**post.to_record(), "reply_count": 7,
-                                                                             "place": None})
+    assert make_encoder(text, 9, Post._fields)(post) == reference(
+        text, 9, {**post.to_record(), "reply_count": 7, "place": None}
+    )
 
 
 def test_other_types_fall_back_to_fastavro():
@@ -77,18 +78,36 @@ def test_other_types_fall_back_to_fastavro():
         score: float
         ok: bool
 
-    schema = json.dumps({"type": "record", "name": "T", "fields": [
-        {"name": "id", "type": "string"}, {"name": "tags", "type": {"type": "array", "items": "string"}},
-        {"name": "score", "type": "double"}, {"name": "ok", "type": "boolean"}]})
+    schema = json.dumps(
+        {
+            "type": "record",
+            "name": "T",
+            "fields": [
+                {"name": "id", "type": "string"},
+                {"name": "tags", "type": {"type": "array", "items": "string"}},
+                {"name": "score", "type": "double"},
+                {"name": "ok", "type": "boolean"},
+            ],
+        }
+    )
     value = Tagged("a", ["x", "y"], 1.5, True)
     assert make_encoder(schema, 3, Tagged._fields)(value) == reference(schema, 3, value._asdict())
 
 
 def test_primitive_records_compile():
-    schema = {"type": "record", "name": "P", "fields": [
-        {"name": "f", "type": "float"}, {"name": "d", "type": "double"}, {"name": "b", "type": "boolean"},
-        {"name": "i", "type": "int"}, {"name": "raw", "type": "bytes"}, {"name": "n", "type": "null"},
-        {"name": "u", "type": ["null", "long", "string"]}]}
+    schema = {
+        "type": "record",
+        "name": "P",
+        "fields": [
+            {"name": "f", "type": "float"},
+            {"name": "d", "type": "double"},
+            {"name": "b", "type": "boolean"},
+            {"name": "i", "type": "int"},
+            {"name": "raw", "type": "bytes"},
+            {"name": "n", "type": "null"},
+            {"name": "u", "type": ["null", "long", "string"]},
+        ],
+    }
 
     class P(NamedTuple):
         f: float
@@ -100,6 +119,9 @@ def test_primitive_records_compile():
         u: object
 
     encode = compile_encoder(schema, b"H")
-    for value in (P(1.25, -2.5, True, -5, b"\x00\xff", None, None), P(0.0, 1e300, False, 2**31 - 1, b"", None, 12),
-                  P(3.5, 0.1, True, -(2**31), b"x" * 20_000, None, "s")):
+    for value in (
+        P(1.25, -2.5, True, -5, b"\x00\xff", None, None),
+        P(0.0, 1e300, False, 2**31 - 1, b"", None, 12),
+        P(3.5, 0.1, True, -(2**31), b"x" * 20_000, None, "s"),
+    ):
         assert encode(value) == b"H" + reference(json.dumps(schema), 0, value._asdict())[5:]

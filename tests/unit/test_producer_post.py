@@ -6,7 +6,10 @@ from producer.post import Post, Rejected, make_post, parse_json, post_from_json_
 
 
 def test_ids_beyond_64_bits_stay_exact():
-    assert post_from_json_line('{"id": 123456789012345678901234567890, "text": "t"}').id == "123456789012345678901234567890"
+    assert (
+        post_from_json_line('{"id": 123456789012345678901234567890, "text": "t"}').id
+        == "123456789012345678901234567890"
+    )
 
 
 def test_lone_surrogates_are_rejected_not_crashing():

@@ -58,8 +58,9 @@ def registry():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     # the client's own retries off (it retries a 5xx 3 times, quickly): what is seen is ours
-    state["client"] = SchemaRegistryClient({"url": f"http://127.0.0.1:{server.server_port}", "timeout": 5,
-                                            "max.retries": 0})
+    state["client"] = SchemaRegistryClient(
+        {"url": f"http://127.0.0.1:{server.server_port}", "timeout": 5, "max.retries": 0}
+    )
     yield state
     server.shutdown()
 

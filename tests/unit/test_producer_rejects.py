@@ -22,18 +22,24 @@ def read_rejects(path: Path) -> list[dict]:
 
 def test_the_rejects_writer_never_raises_on_what_the_input_holds(tmp_path):
     log = RejectLog(tmp_path / "r" / "x.rejects.jsonl", preview_bytes=100)
-    log.add("f.jsonl", 1, "invalid text: lone surrogate", '{"text": "a\ud800b"}')   # a str with a lone surrogate
+    log.add("f.jsonl", 1, "invalid text: lone surrogate", '{"text": "a\ud800b"}')  # a str with a lone surrogate
     log.add("f.jsonl", 2, "invalid UTF-8: byte 0xe9 at position 3", b"caf\xe9 \xff")  # bytes that are not UTF-8
-    log.add("f.jsonl", 3, "line too large", b"x" * 1000)                               # over the preview
-    log.add("f.jsonl", 4, "line too large: 5000000 bytes", b"y" * 100, 5_000_000)     # a preview given with its size
-    log.add("f.jsonl", 5, "cannot encode", {"deep": [[[]]]})                           # not text at all
-    log.add("f\udc80.jsonl", 6, "reason \udc81", "é")                                   # even the origin and reason
+    log.add("f.jsonl", 3, "line too large", b"x" * 1000)  # over the preview
+    log.add("f.jsonl", 4, "line too large: 5000000 bytes", b"y" * 100, 5_000_000)  # a preview given with its size
+    log.add("f.jsonl", 5, "cannot encode", {"deep": [[[]]]})  # not text at all
+    log.add("f\udc80.jsonl", 6, "reason \udc81", "é")  # even the origin and reason
     log.close()
     lines = (tmp_path / "r" / "x.rejects.jsonl").read_bytes().splitlines()
-    assert len(lines) == 6 and all(line.decode("utf-8") for line in lines)            # one UTF-8 JSON line each
+    assert len(lines) == 6 and all(line.decode("utf-8") for line in lines)  # one UTF-8 JSON line each
     got = [json.loads(line) for line in lines]
-    assert got[0] == {"source": "f.jsonl", "line": 1, "reason": "invalid text: lone surrogate",
-                      "raw": '{"text": "a\\ud800b"}', "bytes": 20, "truncated": False}
+    assert got[0] == {
+        "source": "f.jsonl",
+        "line": 1,
+        "reason": "invalid text: lone surrogate",
+        "raw": '{"text": "a\\ud800b"}',
+        "bytes": 20,
+        "truncated": False,
+    }
     assert (got[1]["raw"], got[1]["bytes"]) == ("caf\\xe9 \\xff", 6)
     assert (got[2]["raw"], got[2]["bytes"], got[2]["truncated"]) == ("x" * 100, 1000, True)
     assert (got[3]["raw"], got[3]["bytes"], got[3]["truncated"]) == ("y" * 100, 5_000_000, True)
@@ -73,16 +79,21 @@ def test_cli_replay_of_malformed_lines_exits_0_and_keeps_every_reject(tmp_path, 
     monkeypatch.setenv("PRODUCER_MAX_LINE_BYTES", "100000")
     good = '{"id": "%d", "text": "ok #covid"}'
     path = tmp_path / "bad.jsonl"
-    path.write_bytes(b"\n".join([
-        (good % 1).encode(),
-        b'{"id": "2", "text": "t", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-        b'{"id": "3", "text": "t", "n": ' + b"9" * 5000 + b"}",
-        b'{"id": "4", "text": "bad \\ud800"}',
-        b'{"id": "5", "text": "caf\xe9"}',
-        b'{"id": "6", "text": "' + b"x" * 200_000 + b'"}',
-        b'{"id": "7", "text": "t", "[/x]": "\\udfff"}',                   # a reason that looks like markup
-        (good % 8).encode(),
-    ]) + b"\n")
+    path.write_bytes(
+        b"\n".join(
+            [
+                (good % 1).encode(),
+                b'{"id": "2", "text": "t", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                b'{"id": "3", "text": "t", "n": ' + b"9" * 5000 + b"}",
+                b'{"id": "4", "text": "bad \\ud800"}',
+                b'{"id": "5", "text": "caf\xe9"}',
+                b'{"id": "6", "text": "' + b"x" * 200_000 + b'"}',
+                b'{"id": "7", "text": "t", "[/x]": "\\udfff"}',  # a reason that looks like markup
+                (good % 8).encode(),
+            ]
+        )
+        + b"\n"
+    )
 
     result = CliRunner().invoke(cli.app, ["replay", str(path)])
 
@@ -98,9 +109,10 @@ def test_cli_replay_of_malformed_lines_exits_0_and_keeps_every_reject(tmp_path, 
         (4, "invalid text: lone surrogate", 33, False),
         (5, "invalid UTF-8: byte 0xe9 at position 24", 27, False),
         (6, "line too large: 200023 bytes (limit 100000)", 200_023, True),
-        (7, "invalid JSON: lone surrogate in [/x]", 42, False)]
-    assert rejects[2]["raw"] == '{"id": "4", "text": "bad \\ud800"}'     # the line as it is: a JSON escape
-    assert rejects[3]["raw"] == '{"id": "5", "text": "caf\\xe9"}'        # an invalid byte, escaped
+        (7, "invalid JSON: lone surrogate in [/x]", 42, False),
+    ]
+    assert rejects[2]["raw"] == '{"id": "4", "text": "bad \\ud800"}'  # the line as it is: a JSON escape
+    assert rejects[3]["raw"] == '{"id": "5", "text": "caf\\xe9"}'  # an invalid byte, escaped
     assert all(r["source"] == str(path) for r in rejects)
     for line_no in (2, 3, 4, 5, 6):
         assert f"rejected bad.jsonl line {line_no}:" in output

@@ -17,23 +17,29 @@ def write(tmp_path, lines: list[str | bytes]):
 
 
 def test_lines_become_posts_or_rejects_with_their_line_numbers(tmp_path):
-    path = write(tmp_path, [
-        '{"id": "1", "text": "Santé\\u0000 #covid", "created_at": "2021-03-01T10:00:00.000Z", "lang": "fr"}',
-        "",
-        '{"id": "2", "text": "x',
-        '   ',
-        '{"text": "no id"}',
-        b'{"id": "3", "text": "caf\xe9 latin-1"}',
-        '{"id": "4", "text": "' + "x" * 200 + '"}',
-        '{"id": "5", "text": "ok"}\r',
-    ])
+    path = write(
+        tmp_path,
+        [
+            '{"id": "1", "text": "Santé\\u0000 #covid", "created_at": "2021-03-01T10:00:00.000Z", "lang": "fr"}',
+            "",
+            '{"id": "2", "text": "x',
+            "   ",
+            '{"text": "no id"}',
+            b'{"id": "3", "text": "caf\xe9 latin-1"}',
+            '{"id": "4", "text": "' + "x" * 200 + '"}',
+            '{"id": "5", "text": "ok"}\r',
+        ],
+    )
     source = ReplaySource(path, max_text_bytes=100)
     items = [x for x in source if x is not None]
     assert items[0] == Post("1", "Santé #covid", 1614592800000, None, "fr", "replay")
     rejects = [x for x in items if isinstance(x, Reject)]
     assert [(r.line, r.reason) for r in rejects] == [
-        (3, "invalid JSON: Unterminated string starting at (column 21)"), (5, "missing field: id"),
-        (6, "invalid UTF-8: byte 0xe9 at position 24"), (7, "text too large: 200 bytes (limit 100)")]
+        (3, "invalid JSON: Unterminated string starting at (column 21)"),
+        (5, "missing field: id"),
+        (6, "invalid UTF-8: byte 0xe9 at position 24"),
+        (7, "text too large: 200 bytes (limit 100)"),
+    ]
     assert rejects[0].raw == b'{"id": "2", "text": "x'
     posts = [x for x in items if isinstance(x, Post)]
     assert [p.id for p in posts] == ["1", "5"]
@@ -62,9 +68,9 @@ def test_without_speed_there_is_no_wait(tmp_path):
 
 # ---------------------------------------------------------------- malformed lines: rejects, never a crash
 
-DEEP = b'{"id": "1", "text": "t", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"   # 5,000 levels
-HUGE_NUMBER = b'{"id": "2", "text": "t", "n": ' + b"9" * 5000 + b"}"           # a 5,000-digit integer
-LONE_SURROGATE = b'{"id": "3", "text": "bad \\ud800 text"}'                      # an escape of half a pair
+DEEP = b'{"id": "1", "text": "t", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"  # 5,000 levels
+HUGE_NUMBER = b'{"id": "2", "text": "t", "n": ' + b"9" * 5000 + b"}"  # a 5,000-digit integer
+LONE_SURROGATE = b'{"id": "3", "text": "bad \\ud800 text"}'  # an escape of half a pair
 GOOD = b'{"id": "%d", "text": "ok #covid", "created_at": "2021-03-01T10:00:00.000Z"}'
 
 
@@ -79,24 +85,25 @@ def test_the_lines_of_the_report_are_rejects_and_the_replay_goes_on(tmp_path):
     assert [(r.line, r.reason) for r in rejects] == [
         (1, "invalid JSON: nested deeper than 1024 levels (column 1055)"),
         (2, "invalid JSON: number with more than 4300 digits"),
-        (3, "invalid text: lone surrogate")]
+        (3, "invalid text: lone surrogate"),
+    ]
     assert [r.raw for r in rejects] == [DEEP, HUGE_NUMBER, LONE_SURROGATE]  # the lines as they are, as bytes
     assert [p.id for p in posts] == ["4"]
 
 
 def test_every_kind_of_malformed_line_has_its_reason(tmp_path):
     lines = [
-        b'{"id": "\\udc00", "text": "t"}',                                                   # lone surrogate: id
-        b'{"id": "2", "text": "t", "author_id": "\\ud800"}',                                 # ... author
-        b'{"id": "3", "text": "t", "entities": {"hashtags": [{"tag": "covid\\ud83d"}]}}',    # ... a field not used
-        b'{"id": "4", "text": "caf\xe9"}',                                                   # Latin-1, not UTF-8
+        b'{"id": "\\udc00", "text": "t"}',  # lone surrogate: id
+        b'{"id": "2", "text": "t", "author_id": "\\ud800"}',  # ... author
+        b'{"id": "3", "text": "t", "entities": {"hashtags": [{"tag": "covid\\ud83d"}]}}',  # ... a field not used
+        b'{"id": "4", "text": "caf\xe9"}',  # Latin-1, not UTF-8
         b'{"id": "5", "text": "\xff\xfe"}',
-        b'{"id": ' + b"1" * 4301 + b', "text": "t"}',                                       # an id past the limit
+        b'{"id": ' + b"1" * 4301 + b', "text": "t"}',  # an id past the limit
         b'{"id": "7", "text": "t", "score": NaN}',
         b"[" * 1025 + b"]" * 1025,
-        b"[" * 1024 + b"]" * 1024,                                                             # deep, but valid
-        b"[" * 1000,                                                                           # unclosed
-        b'{"id": "9", "text": "ok \\ud83d\\ude00", "n": ' + b"9" * 400 + b"}",             # a pair, a 400-digit int
+        b"[" * 1024 + b"]" * 1024,  # deep, but valid
+        b"[" * 1000,  # unclosed
+        b'{"id": "9", "text": "ok \\ud83d\\ude00", "n": ' + b"9" * 400 + b"}",  # a pair, a 400-digit int
         b'{"id": 123456789012345678901234567890, "text": "big id"}',
     ]
     posts, rejects = read(ReplaySource(write(tmp_path, lines)))
@@ -110,24 +117,26 @@ def test_every_kind_of_malformed_line_has_its_reason(tmp_path):
         (7, "invalid JSON: NaN is not a JSON value"),
         (8, "invalid JSON: nested deeper than 1024 levels (column 1026)"),
         (9, "not a JSON object"),
-        (10, "invalid JSON: nested too deeply")]
+        (10, "invalid JSON: nested too deeply"),
+    ]
     assert [(p.id, p.text) for p in posts] == [("9", "ok \U0001f600"), ("123456789012345678901234567890", "big id")]
 
 
 def test_a_line_over_the_limit_is_rejected_and_skipped_without_reading_it_whole(tmp_path):
-    big = b'{"id": "big", "text": "' + b"x" * 300_000 + b'"}'                  # 300,025 bytes
+    big = b'{"id": "big", "text": "' + b"x" * 300_000 + b'"}'  # 300,025 bytes
     path = write(tmp_path, [GOOD % 1, big, GOOD % 3, big + b"\r", GOOD % 5, b"y" * 1001, b"z" * 1000, GOOD % 8])
     reads = []
     source = ReplaySource(path, max_line_bytes=1000)
     posts, rejects = read(_spy_reads(source, reads))
     assert [(r.line, r.reason, r.size) for r in rejects] == [
         (2, "line too large: 300025 bytes (limit 1000)", 300025),
-        (4, "line too large: 300025 bytes (limit 1000)", 300025),   # its \r\n is not part of it
+        (4, "line too large: 300025 bytes (limit 1000)", 300025),  # its \r\n is not part of it
         (6, "line too large: 1001 bytes (limit 1000)", 1001),
-        (7, "invalid JSON: Expecting value (column 1)", None)]      # exactly at the limit: read, then parsed
-    assert rejects[0].raw == big[:1002]                                 # what was read of it: the limit + 2
-    assert [p.id for p in posts] == ["1", "3", "5", "8"]                 # the good lines after are sent
-    assert max(reads) <= 1 << 16                                        # never more than a chunk at once
+        (7, "invalid JSON: Expecting value (column 1)", None),
+    ]  # exactly at the limit: read, then parsed
+    assert rejects[0].raw == big[:1002]  # what was read of it: the limit + 2
+    assert [p.id for p in posts] == ["1", "3", "5", "8"]  # the good lines after are sent
+    assert max(reads) <= 1 << 16  # never more than a chunk at once
 
 
 def test_a_huge_last_line_without_a_newline(tmp_path):

@@ -32,7 +32,7 @@ def test_posts_look_like_the_original_stream():
     assert sum(1 for p in posts if p.text.startswith("@user")) / N > 0.1
     # event times: 600 posts a minute, in order
     assert posts[600].created_at - posts[0].created_at == 60_000
-    assert all(a.created_at <= b.created_at for a, b in zip(posts, posts[1:]))
+    assert all(a.created_at <= b.created_at for a, b in zip(posts, posts[1:], strict=False))
 
 
 def test_hashtag_popularity_is_zipf_like_with_bursts():
@@ -42,8 +42,8 @@ def test_hashtag_popularity_is_zipf_like_with_bursts():
     assert set(counts) <= {t.lower() for t in HASHTAGS}
     top = [count for _, count in counts.most_common(5)]
     assert counts.most_common(1)[0][0] == "covid"
-    assert top[0] > 1.5 * top[2] > 0                          # heavy head
-    assert counts["covid"] / counts.get("immunité", 1) > 5    # long tail (a burst may lift a tail tag a little)
+    assert top[0] > 1.5 * top[2] > 0  # heavy head
+    assert counts["covid"] / counts.get("immunité", 1) > 5  # long tail (a burst may lift a tail tag a little)
     # bursts: some tag rides on hundreds of consecutive posts
     assert max(_longest_run(tags, tag) for tag in counts) >= 200
     # some hashtags are upper-case (counted lower-cased)
@@ -73,14 +73,24 @@ def test_the_repo_sample_is_the_generator_output():
     sample = [json.loads(line) for line in (REPO / "samples" / "posts.jsonl").read_text().splitlines()]
     generated = list(synthetic_posts(1000, seed=2021))
     assert [(s["id"], s["text"], s["author_id"], s["lang"]) for s in sample] == [
-        (p.id, p.text, p.author_id, p.lang) for p in generated]
+        (p.id, p.text, p.author_id, p.lang) for p in generated
+    ]
 
 
 def test_out_writes_replayable_x_api_lines(tmp_path):
     out = tmp_path / "posts.jsonl"
-    subprocess.run([sys.executable, "-m", "producer.cli", "synthetic", "--count", "5", "--seed", "9", "--out", str(out)],
-                   check=True, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "producer.cli", "synthetic", "--count", "5", "--seed", "9", "--out", str(out)],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["id"] for line in lines] == [f"syn-9-{i}" for i in range(5)]
-    assert lines[0]["created_at"] == "2021-03-01T08:00:00.000Z" and set(lines[0]) == {"id", "text", "created_at",
-                                                                                      "author_id", "lang"}
+    assert lines[0]["created_at"] == "2021-03-01T08:00:00.000Z" and set(lines[0]) == {
+        "id",
+        "text",
+        "created_at",
+        "author_id",
+        "lang",
+    }

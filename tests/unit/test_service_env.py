@@ -22,14 +22,17 @@ def secrets_here(tmp_path, monkeypatch):
     monkeypatch.setenv("STACK_TEST_SETTING", "kept")
 
 
-@pytest.mark.parametrize("service, own", [
-    ("api", {"API_DB_PASSWORD"}),
-    ("connect", {"PIPELINE_DB_PASSWORD"}),
-    ("registry", {"APICURIO_DATASOURCE_PASSWORD"}),
-    ("kafka", set()),
-    ("flink-jobmanager", set()),
-    ("postgres", set()),
-])
+@pytest.mark.parametrize(
+    "service, own",
+    [
+        ("api", {"API_DB_PASSWORD"}),
+        ("connect", {"PIPELINE_DB_PASSWORD"}),
+        ("registry", {"APICURIO_DATASOURCE_PASSWORD"}),
+        ("kafka", set()),
+        ("flink-jobmanager", set()),
+        ("postgres", set()),
+    ],
+)
 def test_a_service_gets_its_own_secrets_and_none_of_the_callers(service, own):
     env = service_env(service)
     assert ALL_SECRET_VARIABLES & set(env) == own

@@ -55,12 +55,14 @@ def test_a_crashed_service_is_reaped_not_left_a_zombie(controller):
 
 def test_a_service_is_stopped_with_its_own_signal(controller):
     # like PostgreSQL: SIGINT is the fast shutdown; SIGTERM would wait (here: forever)
-    script = ("import signal, sys, time\n"
-              "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-              "def bye(*_): print('fast shutdown', flush=True); sys.exit(0)\n"
-              "signal.signal(signal.SIGINT, bye)\n"
-              "print('ready', flush=True)\n"
-              "time.sleep(60)\n")
+    script = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "def bye(*_): print('fast shutdown', flush=True); sys.exit(0)\n"
+        "signal.signal(signal.SIGINT, bye)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
     svc = controller("postmaster", script, stop_signal=signal.SIGINT)
     for _ in range(100):
         if "ready" in svc.log.read_text():
@@ -74,8 +76,10 @@ def test_a_service_is_stopped_with_its_own_signal(controller):
 
 def test_a_restart_reuses_the_command_line_of_the_process_it_replaces(controller):
     # like Flink's start scripts: a shell works out the arguments, then execs the real process
-    script = ("import os, sys\n"
-              "os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', 'worked-out-argument'])\n")
+    script = (
+        "import os, sys\n"
+        "os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', 'worked-out-argument'])\n"
+    )
     svc = controller("crasher", script, reuse_command=True)
     for _ in range(100):
         if Path(f"/proc/{stackctl.running_pid('crasher')}/cmdline").read_bytes().endswith(b"\0worked-out-argument\0"):

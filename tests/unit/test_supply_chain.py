@@ -32,8 +32,12 @@ def test_every_maven_run_checks_checksums_strictly():
 def test_every_download_of_a_dockerfile_is_checked_against_a_pinned_sum():
     dockerfile = (REPO / "stack" / "flink" / "Dockerfile").read_text()
     downloads = re.findall(r"curl -fsSLO \S+/([^/\s]+\.jar)", dockerfile)
-    sums = {Path(path).name: digest for digest, path in
-            (line.split() for line in (REPO / "stack" / "flink" / "jars.sha256").read_text().splitlines())}
+    sums = {
+        Path(path).name: digest
+        for digest, path in (
+            line.split() for line in (REPO / "stack" / "flink" / "jars.sha256").read_text().splitlines()
+        )
+    }
     assert downloads and sorted(downloads) == sorted(sums)
     assert "sha256sum --check --strict jars.sha256" in dockerfile
     for f in DOCKERFILES:  # no other file fetched unchecked
@@ -75,7 +79,9 @@ def test_every_locked_package_is_pinned_with_its_hashes(lock):
 
 
 def test_the_dev_lock_holds_the_image_lock():
-    pins = lambda name: dict(re.findall(r"(?m)^([A-Za-z0-9_.\-]+)==(\S+)", (REPO / name).read_text()))
+    def pins(name):
+        return dict(re.findall(r"(?m)^([A-Za-z0-9_.\-]+)==(\S+)", (REPO / name).read_text()))
+
     runtime, dev = pins("requirements.lock"), pins("requirements-dev.lock")
     assert runtime.items() <= dev.items()
     assert {"fastapi", "confluent-kafka", "setuptools"} <= set(runtime) and "pytest" in dev and "pytest" not in runtime
@@ -105,7 +111,8 @@ def tampered_repo(tmp_path):
     folder.mkdir(parents=True)
     (folder / "lib-1.0.pom").write_text(
         f"<project><modelVersion>4.0.0</modelVersion><groupId>{group}</groupId>"
-        "<artifactId>lib</artifactId><version>1.0</version></project>")
+        "<artifactId>lib</artifactId><version>1.0</version></project>"
+    )
     (folder / "lib-1.0.jar").write_bytes(b"PK\x05\x06" + b"\0" * 18)
     (folder / "lib-1.0.pom.sha1").write_text(hashlib.sha1((folder / "lib-1.0.pom").read_bytes()).hexdigest())
     (folder / "lib-1.0.jar.sha1").write_text("0" * 40)
@@ -169,9 +176,27 @@ def test_pip_as_the_install_runs_it_refuses_a_package_whose_hash_does_not_match(
         lock = tmp_path / "requirements.lock"
         lock.write_text(f"tampered-pkg==1.0 \\\n    --hash=sha256:{sha256}\n")
         target = tmp_path / f"target-{sha256[:8]}"
-        return subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--require-hashes", "-r", str(lock),
-                               "--no-index", "--find-links", str(wheel.parent), "--target", str(target),
-                               "--disable-pip-version-check"], capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--require-hashes",
+                "-r",
+                str(lock),
+                "--no-index",
+                "--find-links",
+                str(wheel.parent),
+                "--target",
+                str(target),
+                "--disable-pip-version-check",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     refused = install("0" * 64)
     assert refused.returncode != 0
