@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -35,6 +37,35 @@ def stack():
     yield
     if started_here:
         subprocess.run([*STACKCTL, "down"], cwd=REPO, capture_output=True)
+
+
+def wait_checkpoints(job_id: str, more: int = 2, timeout: float = 120) -> None:
+    """Until the Flink job has completed `more` checkpoints after now: every count it
+    had computed is then in its sinks, and a count that was to change twice (a post
+    counted again after a restart) would have changed by then."""
+    from stack.common import FLINK_URL
+
+    def completed() -> int:
+        return httpx.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=10).json()["counts"]["completed"]
+
+    target = completed() + more
+    deadline = time.monotonic() + timeout
+    while completed() < target:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Flink job {job_id} completed no {more} checkpoints within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def wait_sink_idle(timeout: float = 120) -> None:
+    """Until the sink connectors have written every count update in Kafka (their
+    consumer groups' offsets, committed each second, at the topics' ends)."""
+    from stack import stackctl
+
+    deadline = time.monotonic() + timeout
+    while (lag := stackctl.sink_lag()) > 0:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the sink still had {lag} count updates to write after {timeout:.0f} s")
+        time.sleep(0.5)
 
 
 def secret(name: str) -> str:

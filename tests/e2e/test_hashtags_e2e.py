@@ -16,7 +16,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import REPO
+from stack import pipeline
+from tests.conftest import REPO, wait_checkpoints, wait_sink_idle
 
 FIXTURES = REPO / "tests" / "fixtures"
 API = "http://127.0.0.1:8000"
@@ -77,8 +78,10 @@ def test_replayed_hashtags_reach_the_api_exactly(reader_db, tmp_path):
         if all(now.get(tag) == n for tag, n in want.items()):
             break
         time.sleep(1)
-    # two more checkpoint intervals: anything counted twice or wrongly would show up now
-    time.sleep(5)
+    # two more checkpoints, and the sink through all they wrote: anything counted twice
+    # or wrongly would show up now
+    wait_checkpoints(pipeline.live_job()["jid"])
+    wait_sink_idle()
     after = all_hashtag_counts(reader_db)
     changed = {tag: after[tag] - before.get(tag, 0) for tag in after if after[tag] != before.get(tag, 0)}
     assert changed == expected["hashtags"]
@@ -167,10 +170,13 @@ def test_dashboard_and_chartjs_are_served_locally(stack):
 
 def test_up_on_a_running_stack_changes_nothing(stack):
     pids = {p.name: p.read_text() for p in (REPO / ".stack" / "run").glob("*.pid")}
+    job = pipeline.live_job()["jid"]
     out = subprocess.run([sys.executable, "-m", "stack.stackctl", "up"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert {p.name: p.read_text() for p in (REPO / ".stack" / "run").glob("*.pid")} == pids
-    assert "submitting" not in out.stderr
+    # the same Flink job goes on: none was started (pipeline.start says "flink: starting ...")
+    assert pipeline.live_job()["jid"] == job
+    assert "flink: starting" not in out.stderr
 
 
 def test_connectors_target_redeploys_idempotently(stack):

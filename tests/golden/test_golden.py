@@ -15,6 +15,7 @@ from producer.config import ProducerSettings
 from producer.post import post_from_json_line
 from producer.writer import PostWriter
 from stack import pipeline
+from tests.conftest import wait_checkpoints
 from tests.kafka_tables import create_topics, delete_topics, read_table
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +73,7 @@ def test_script_matches_its_golden_outputs(stack, script):
         for name in OUTPUTS:
             assert got[name] == expected[name], name
         # two more checkpoints: nothing may change any more (no late double counts)
-        time.sleep(5)
+        wait_checkpoints(job_id)
         assert {name: as_golden(name, read_table(prefix + name)) for name in OUTPUTS} == expected
     finally:
         if job_id:

@@ -16,6 +16,7 @@ from producer.sources.synthetic import synthetic_posts
 from producer.writer import PostWriter
 from stack import pipeline
 from tests import reference
+from tests.conftest import wait_checkpoints
 from tests.golden.test_golden import as_golden
 from tests.kafka_tables import create_topics, delete_topics, read_table
 
@@ -52,10 +53,10 @@ def test_a_new_stopword_rolls_out_without_losing_or_doubling_counts(stack, tmp_p
     posts += posts[:200]  # re-sent copies: must not count twice
     done = threading.Event()
     try:
-        pipeline.start(v1, None, target)
+        v1_job = pipeline.start(v1, None, target)
         feeder = threading.Thread(target=stream, args=(posts, prefix + "tweets", 150, done))
         feeder.start()
-        time.sleep(5)
+        wait_checkpoints(v1_job, more=1)  # v1 has counted posts and committed them
         pipeline.apply(v2, target=target)
         assert "resumed from savepoint" in pipeline.status(target)["started"]
         feeder.join(timeout=120)
@@ -76,7 +77,7 @@ def test_a_new_stopword_rolls_out_without_losing_or_doubling_counts(stack, tmp_p
             }:
                 break
             time.sleep(2)
-        time.sleep(5)  # two more checkpoints
+        wait_checkpoints(pipeline.live_job(target.job_prefix)["jid"])  # nothing may change any more
         got = {n: as_golden(n, read_table(prefix + n)) for n in outputs}
         assert got["hashtag_counts"] == want_tags
         assert got["hashtag_minute_counts"] == want_minutes

@@ -56,6 +56,8 @@ def test_postgres_down_for_a_minute(quiet_pipeline):
             assert stackctl.running_pid("postgres") is None, "PostgreSQL was started again during the outage"
             answers.append(httpx.get(f"{API_URL}/api/hashtags", params={"limit": 5}, timeout=15))
             time.sleep(5)
+        # count updates the sink could not write wait in Kafka: the sink met the outage
+        waiting_at_end = stackctl.sink_lag()
         stackctl.start_service("postgres")
         # the registry's pooled connections died with PostgreSQL: it checks each one
         # it borrows, so it answers at once (it used to answer 500 once per connection)
@@ -68,6 +70,7 @@ def test_postgres_down_for_a_minute(quiet_pipeline):
         feeder.join()
     assert registry_answers == [200] * 25
     assert writer.flush() == 0 and writer.stats.failed == 0
+    assert waiting_at_end > 0, "no count update waited for PostgreSQL: the sink never met the outage"
 
     wait_caught_up()
     with serving_db() as db:
@@ -103,12 +106,14 @@ def test_sink_meets_new_schemas_while_the_registry_cannot_answer(quiet_pipeline,
         httpx.put(f"{sink}/resume", timeout=30).raise_for_status()
         time.sleep(OUTAGE_S / 3)  # the sink meets the unknown schema ids meanwhile
         still = dead_letters()
+        waiting = stackctl.sink_lag()  # the updates it could not decode wait in Kafka
         task = httpx.get(f"{sink}/status", timeout=30).json()["tasks"][0]
     finally:
         httpx.put(f"{sink}/resume", timeout=30)
         if stackctl.running_pid(away) is None:
             stackctl.start_service(away)
     assert still == dlq_before, f"the {away} outage sent good records to the dead-letter topic"
+    assert waiting > 0, f"the sink wrote every update while the {away} was away: it never met the outage"
     assert task["state"] == "RUNNING", task
 
     wait_caught_up()
