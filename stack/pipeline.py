@@ -280,14 +280,17 @@ def wait_healthy(job_id: str, timeout: float = 90) -> None:
         if mismatch or state in ("FAILED", "CANCELED"):
             first = next((line for line in recorded.splitlines() if line.strip()), "no exception recorded")
             raise SubmitError(f"job {job_id} {state.lower()}: {mismatch.group(0) if mismatch else first}")
-        if state == "RUNNING":
-            cp = http.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=5).json()
-            # (a job still starting answers {"errors": [...]} here)
-            if cp.get("counts", {}).get("completed", 0) >= 1:
-                return
+        if state == "RUNNING" and completed_checkpoints(job_id) >= 1:
+            return
         time.sleep(1)
     # slow (a big state to restore, a busy machine) or retrying (a service still away): not broken
     say(f"[yellow]flink: job {job_id} is {state.lower()} and made no checkpoint within {timeout:.0f}s yet[/]")
+
+
+def completed_checkpoints(job_id: str) -> int:
+    """How many checkpoints the job has completed (0 while it is still starting)."""
+    cp = http.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=5).json()
+    return cp.get("counts", {}).get("completed", 0)  # a job still starting answers {"errors": [...]}
 
 
 def cancel(job_id: str, timeout: float = 60) -> bool:

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
@@ -43,14 +42,11 @@ def wait_checkpoints(job_id: str, more: int = 2, timeout: float = 120) -> None:
     """Until the Flink job has completed `more` checkpoints after now: every count it
     had computed is then in its sinks, and a count that was to change twice (a post
     counted again after a restart) would have changed by then."""
-    from stack.common import FLINK_URL
+    from stack.pipeline import completed_checkpoints
 
-    def completed() -> int:
-        return httpx.get(f"{FLINK_URL}/jobs/{job_id}/checkpoints", timeout=10).json()["counts"]["completed"]
-
-    target = completed() + more
+    target = completed_checkpoints(job_id) + more
     deadline = time.monotonic() + timeout
-    while completed() < target:
+    while completed_checkpoints(job_id) < target:
         if time.monotonic() > deadline:
             raise AssertionError(f"Flink job {job_id} completed no {more} checkpoints within {timeout:.0f} s")
         time.sleep(0.5)
