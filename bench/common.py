@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -22,14 +23,14 @@ from producer.post import Post
 from producer.sources.synthetic import synthetic_posts
 from producer.writer import PostWriter
 from stack.common import KAFKA, secret
-from stack.stackctl import SERVICES, memory_mib, process_tree, running_pid
+from stack.processes import memory_mib, process_tree, running_pid
+from stack.services import SERVICES
 
 from .longtail import long_tail_posts
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 API = "http://127.0.0.1:8000"
-TICK = os.sysconf("SC_CLK_TCK")
 DATA_MODES = ("synthetic", "long-tail")
 
 
@@ -137,12 +138,11 @@ class ServiceSampler(threading.Thread):
             # the supervisor's children are the services it restarted: counted as themselves
             for p in (process_tree(pid) if name != "supervisor" else [pid]) if pid else []:
                 try:
-                    fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
                     # its own CPU, and its children's that exited (PostgreSQL's backends of closed connections)
-                    total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-                except (OSError, IndexError):
+                    total += sum(psutil.Process(p).cpu_times()[:4])
+                except psutil.Error:
                     pass
-            out[name] = total / TICK
+            out[name] = total
         return out
 
     def run(self):

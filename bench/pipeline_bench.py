@@ -69,7 +69,6 @@ from .common import (  # noqa: F401 - re-exported: earlier callers import them f
     DATA_MODES,
     REPO,
     RESULTS,
-    TICK,
     FlinkSampler,
     ServiceSampler,
     db,

@@ -37,7 +37,7 @@ from collections import Counter
 
 from producer.config import ProducerSettings
 from producer.writer import PostWriter
-from stack.stackctl import running_pid
+from stack.processes import running_pid
 from tests import reference
 
 from .common import FlinkSampler, ServiceSampler, db, percentile, posts_of, produce, wait_quiet

@@ -1,4 +1,4 @@
-"""What the stack's tools share: paths, ports, secrets, progress output, the JVMs."""
+"""What the stack's tools share: settings, paths, secrets, waits, progress output, the JVMs."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 # One client for every REST call of the controller and the supervisor: a new
 # client per call (httpx.get) builds a TLS context each time, which cost the
@@ -21,24 +25,67 @@ http = httpx.Client(timeout=5.0)
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "stack"
-HOME = Path(os.environ.get("STACK_HOME", REPO / ".stack")).resolve()
-DIST = HOME / "dist"
-DATA = HOME / "data"
-LOGS = HOME / "logs"
-RUN = HOME / "run"
-SECRETS = HOME / "secrets"
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-# Where the services are: the local stack's loopback addresses, or (in Docker
-# Compose, where the init service runs these tools) the STACK_* variables.
-PG_HOST = os.environ.get("STACK_PG_HOST", "127.0.0.1")
+
+class StackSettings(BaseSettings):
+    """Where the stack keeps its files and finds its services: the local stack's
+    loopback addresses by default; in Docker Compose (where the init service runs
+    these tools) the STACK_* variables name the containers."""
+
+    model_config = SettingsConfigDict(env_prefix="STACK_", extra="ignore")
+
+    home: Path = REPO / ".stack"  # data, logs, pid files and generated secrets (git-ignored)
+    pg_bin: Path = Field(Path("/usr/lib/postgresql/15/bin"), validation_alias=AliasChoices("STACK_PG_BIN", "PG_BIN"))
+    pg_host: str = "127.0.0.1"
+    kafka: str = "127.0.0.1:9092"
+    registry_url: str = "http://127.0.0.1:8081"
+    connect_url: str = "http://127.0.0.1:8083"
+    flink_url: str = "http://127.0.0.1:8082"
+    sql_gateway_url: str = "http://127.0.0.1:8084"  # Flink's SQL gateway: the pipeline's scripts go through it
+    # seconds without progress, while work waits, before a stage is called stalled
+    stall_after_seconds: float = Field(
+        45.0, validation_alias=AliasChoices("STACK_STALL_AFTER_SECONDS", "STALL_AFTER_SECONDS")
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _absolute(cls, home: Path) -> Path:
+        return home.resolve()
+
+    @property
+    def dist(self) -> Path:  # installed distributions (make install)
+        return self.home / "dist"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run(self) -> Path:  # pid files, locks, the supervisor's verdicts
+        return self.home / "run"
+
+    @property
+    def secrets(self) -> Path:
+        return self.home / "secrets"
+
+
+settings = StackSettings()
+
+# The same settings as names, for the modules that read them once (the process
+# layer and the secrets read `settings` at each call, so that tests can move them).
+HOME, DIST, DATA, LOGS, RUN = settings.home, settings.dist, settings.data, settings.logs, settings.run
+PG_BIN = settings.pg_bin
+PG_HOST = settings.pg_host
 PG_PORT = 5432
-KAFKA = os.environ.get("STACK_KAFKA", "127.0.0.1:9092")
-REGISTRY_URL = os.environ.get("STACK_REGISTRY_URL", "http://127.0.0.1:8081")
-CONNECT_URL = os.environ.get("STACK_CONNECT_URL", "http://127.0.0.1:8083")
-FLINK_URL = os.environ.get("STACK_FLINK_URL", "http://127.0.0.1:8082")
-# Flink's SQL gateway: the pipeline's scripts are submitted through it
-GATEWAY = os.environ.get("STACK_SQL_GATEWAY_URL", "http://127.0.0.1:8084") + "/v1"
+KAFKA = settings.kafka
+REGISTRY_URL = settings.registry_url
+CONNECT_URL = settings.connect_url
+FLINK_URL = settings.flink_url
+GATEWAY = settings.sql_gateway_url + "/v1"
 API_URL = "http://127.0.0.1:8000"
 SERVING_DB = "tweetstream"
 
@@ -63,9 +110,9 @@ def secret(name: str) -> str:
     else generated once and kept in .stack/secrets/<name> (0600); never in the repo."""
     if os.environ.get(name.upper()):
         return os.environ[name.upper()]
-    SECRETS.mkdir(parents=True, exist_ok=True)
-    SECRETS.chmod(0o700)
-    path = SECRETS / name
+    settings.secrets.mkdir(parents=True, exist_ok=True)
+    settings.secrets.chmod(0o700)
+    path = settings.secrets / name
     if not path.exists():
         private_file(path, secrets.token_urlsafe(24))
     return path.read_text().strip()
@@ -107,6 +154,17 @@ def service_env(service: str | None = None) -> dict[str, str]:
     for variable, name in SERVICE_SECRETS.get(service or "", ()):
         env[variable] = secret(name)
     return env
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
+    """Call CHECK every INTERVAL seconds until it returns true (then True) or
+    TIMEOUT seconds have passed (then False); an exception it raises ends the wait."""
+    return Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+        retry=retry_if_result(lambda ok: not ok),
+        retry_error_callback=lambda _: False,
+    )(check)
 
 
 def http_ok(url: str) -> bool:

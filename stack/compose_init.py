@@ -7,27 +7,16 @@
 
 from __future__ import annotations
 
-import time
-
 from . import pipeline
-from .common import StackError, say
-from .stackctl import (
-    connect_healthy,
-    create_topics,
-    deploy_connectors,
-    flink_tm_healthy,
-    kafka_healthy,
-    postgres_healthy,
-    provision_databases,
-)
+from .common import StackError, say, wait_until
+from .provision import create_topics, provision_databases
+from .services import connect_healthy, flink_tm_healthy, kafka_healthy, postgres_healthy
+from .sink import deploy_connectors
 
 
 def wait_for(name: str, healthy, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not healthy():
-        if time.monotonic() > deadline:
-            raise StackError(f"{name} not healthy after {timeout:.0f}s")
-        time.sleep(2)
+    if not wait_until(healthy, timeout, interval=2):
+        raise StackError(f"{name} not healthy after {timeout:.0f}s")
     say(f"[green]✓[/] {name}")
 
 

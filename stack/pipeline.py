@@ -27,6 +27,7 @@ from .common import (
     file_lock,
     http,
     say,
+    wait_until,
 )
 
 SQL_DIR = REPO / "sql"
@@ -200,18 +201,20 @@ def _execute(session: str, statement: str, deadline: float) -> dict:
     if r.status_code != 200:
         raise SubmitError(_gateway_error(r, statement))
     operation = r.json()["operationHandle"]
-    while True:
+    result: dict = {}
+
+    def answered() -> bool:
         r = http.get(
             f"{GATEWAY}/sessions/{session}/operations/{operation}/result/0", params={"rowFormat": "JSON"}, timeout=30
         )
         if r.status_code != 200:
             raise SubmitError(_gateway_error(r, statement))
-        result = r.json()
-        if result.get("resultType") != "NOT_READY":
-            return result
-        if time.monotonic() > deadline:
-            raise SubmitError(f"no answer within the time-out to: {_first_line(statement)}")
-        time.sleep(0.05)
+        result.update(r.json())
+        return result.get("resultType") != "NOT_READY"
+
+    if not wait_until(answered, max(0.0, deadline - time.monotonic()), interval=0.05):
+        raise SubmitError(f"no answer within the time-out to: {_first_line(statement)}")
+    return result
 
 
 def _gateway_error(r: httpx.Response, statement: str) -> str:
@@ -271,18 +274,20 @@ def wait_healthy(job_id: str, timeout: float = 90) -> None:
     works. A failure that says the state does not fit raises SubmitError (the caller
     then recounts from the first post); any other failure (a service still coming
     back) is left to Flink's restart strategy."""
-    deadline = time.monotonic() + timeout
     state = "unknown"
-    while time.monotonic() < deadline:
+
+    def restored() -> bool:
+        nonlocal state
         state = http.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"]
         recorded = failures(job_id)
         mismatch = STATE_MISMATCH.search(recorded)
         if mismatch or state in ("FAILED", "CANCELED"):
             first = next((line for line in recorded.splitlines() if line.strip()), "no exception recorded")
             raise SubmitError(f"job {job_id} {state.lower()}: {mismatch.group(0) if mismatch else first}")
-        if state == "RUNNING" and completed_checkpoints(job_id) >= 1:
-            return
-        time.sleep(1)
+        return state == "RUNNING" and completed_checkpoints(job_id) >= 1
+
+    if wait_until(restored, timeout, interval=1):
+        return
     # slow (a big state to restore, a busy machine) or retrying (a service still away): not broken
     say(f"[yellow]flink: job {job_id} is {state.lower()} and made no checkpoint within {timeout:.0f}s yet[/]")
 
@@ -300,12 +305,10 @@ def cancel(job_id: str, timeout: float = 60) -> bool:
 
 
 def wait_ended(job_id: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if http.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"] in ("CANCELED", "FAILED", "FINISHED"):
-            return True
-        time.sleep(0.5)
-    return False
+    return wait_until(
+        lambda: http.get(f"{FLINK_URL}/jobs/{job_id}", timeout=5).json()["state"] in ("CANCELED", "FAILED", "FINISHED"),
+        timeout,
+    )
 
 
 def stop_with_savepoint(job_id: str, timeout: float = 120) -> str:
@@ -315,15 +318,17 @@ def stop_with_savepoint(job_id: str, timeout: float = 120) -> str:
     trigger = http.post(
         f"{FLINK_URL}/jobs/{job_id}/stop", json={"drain": False, "formatType": "NATIVE"}, timeout=10
     ).json()["request-id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        st = http.get(f"{FLINK_URL}/jobs/{job_id}/savepoints/{trigger}", timeout=10).json()
-        if st["status"]["id"] == "COMPLETED":
-            op = st.get("operation", {})
-            if "location" not in op:
-                raise StackError(f"stop with savepoint failed: {json.dumps(op.get('failure-cause', op))[:500]}")
-            return op["location"]
-        time.sleep(1)
+    status: dict = {}
+
+    def completed() -> bool:
+        status.update(http.get(f"{FLINK_URL}/jobs/{job_id}/savepoints/{trigger}", timeout=10).json())
+        return status["status"]["id"] == "COMPLETED"
+
+    if wait_until(completed, timeout, interval=1):
+        op = status.get("operation", {})
+        if "location" not in op:
+            raise StackError(f"stop with savepoint failed: {json.dumps(op.get('failure-cause', op))[:500]}")
+        return op["location"]
     raise StackError(f"the savepoint of job {job_id} did not complete within {timeout:.0f}s")
 
 

@@ -231,12 +231,42 @@ class Watch:
 def connector_states(connect_url: str, client=http, timeout: float = 5.0) -> dict[str, str]:
     """Connector name: the state of its first task that is not RUNNING, else the
     connector's own state (what the API, `make status` and the supervisor show)."""
-    states = {}
-    for name in client.get(f"{connect_url}/connectors", timeout=timeout).json():
-        st = client.get(f"{connect_url}/connectors/{name}/status", timeout=timeout).json()
-        tasks = [t["state"] for t in st.get("tasks", [])]
-        states[name] = next((t for t in tasks if t != "RUNNING"), st["connector"]["state"])
-    return states
+    return {
+        name: connector_state(client.get(f"{connect_url}/connectors/{name}/status", timeout=timeout).json())
+        for name in client.get(f"{connect_url}/connectors", timeout=timeout).json()
+    }
+
+
+def connector_state(status: dict, trace: bool = False) -> str:
+    """One connector's state from its Kafka Connect status: the state of its first
+    task that is not RUNNING (with the first line of its error when `trace`), else
+    the connector's own state; "NO TASKS" for a RUNNING connector without any."""
+    tasks = status.get("tasks", [])
+    if not tasks:
+        return "NO TASKS" if status["connector"]["state"] == "RUNNING" else status["connector"]["state"]
+    bad = next((t for t in tasks if t["state"] != "RUNNING"), None)
+    if bad is None:
+        return status["connector"]["state"]
+    if trace and bad.get("trace"):
+        return f"{bad['state']}: {bad['trace'].splitlines()[0]}"
+    return bad["state"]
+
+
+def consumer_lag(bootstrap: str, group: str, topics: list[str], timeout: float = 10.0) -> int:
+    """Records in TOPICS that consumer group GROUP has not committed past yet, as a
+    read_committed reader counts them (the sink's lag, the Flink job's source lag)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_committed"})
+    try:
+        md = c.list_topics(timeout=timeout).topics
+        parts = [TopicPartition(t, p) for t in topics if t in md for p in md[t].partitions]
+        lag = 0
+        for tp in c.committed(parts, timeout=timeout) if parts else []:
+            _, high = c.get_watermark_offsets(tp, timeout=timeout)
+            if high > max(tp.offset, 0):
+                lag += records_between(bootstrap, tp, high)
+        return lag
+    finally:
+        c.close()
 
 
 def records_between(

@@ -52,20 +52,40 @@ def wait_checkpoints(job_id: str, more: int = 2, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def wait_sink_idle(timeout: float = 120) -> None:
-    """Until the sink connectors have written every count update in Kafka (their
-    consumer groups' offsets, committed each second, at the topics' ends)."""
-    from stack import stackctl
+def source_lag(topic: str = "tweets", group: str = "tweetstream-flink") -> int:
+    """Posts in `topic` the Flink job has not yet checkpointed past (it commits its
+    offsets to Kafka when a checkpoint completes, i.e. when its output is committed)."""
+    from stack.common import KAFKA
+    from stack.progress import consumer_lag
 
-    deadline = time.monotonic() + timeout
-    while (lag := stackctl.sink_lag()) > 0:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the sink still had {lag} count updates to write after {timeout:.0f} s")
-        time.sleep(0.5)
+    return consumer_lag(KAFKA, group, [topic])
+
+
+def wait_caught_up(timeout: float = 600, interval: float = 1.0) -> float:
+    """Until Flink has consumed every post and the sink has written every count
+    update (consumer-group offsets at the topics' ends), twice in a row; returns the
+    seconds it took."""
+    from stack.sink import sink_lag
+
+    t0 = time.monotonic()
+    calm = 0
+    while time.monotonic() - t0 < timeout:
+        try:
+            calm = calm + 1 if source_lag() == 0 and sink_lag() == 0 else 0
+        except Exception:  # a service is still coming back
+            calm = 0
+        if calm >= 2:
+            return time.monotonic() - t0
+        time.sleep(interval)
+    raise AssertionError(
+        f"the pipeline did not catch up within {timeout:.0f}s (source lag {source_lag()}, sink lag {sink_lag()})"
+    )
 
 
 def secret(name: str) -> str:
-    return (REPO / ".stack" / "secrets" / name).read_text().strip()
+    from stack.common import settings
+
+    return (settings.secrets / name).read_text().strip()
 
 
 def reader_connect(**kwargs) -> psycopg.Connection:

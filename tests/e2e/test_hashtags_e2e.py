@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from stack import pipeline
-from tests.conftest import REPO, wait_checkpoints, wait_sink_idle
+from tests.conftest import REPO, wait_caught_up, wait_checkpoints
 
 FIXTURES = REPO / "tests" / "fixtures"
 API = "http://127.0.0.1:8000"
@@ -81,7 +81,7 @@ def test_replayed_hashtags_reach_the_api_exactly(reader_db, tmp_path):
     # two more checkpoints, and the sink through all they wrote: anything counted twice
     # or wrongly would show up now
     wait_checkpoints(pipeline.live_job()["jid"])
-    wait_sink_idle()
+    wait_caught_up()
     after = all_hashtag_counts(reader_db)
     changed = {tag: after[tag] - before.get(tag, 0) for tag in after if after[tag] != before.get(tag, 0)}
     assert changed == expected["hashtags"]
@@ -189,7 +189,8 @@ def test_connectors_target_redeploys_idempotently(stack):
 
 def test_every_service_listens_on_loopback_only(stack):
     """No port of any stack process (and its children) is open beyond 127.0.0.1."""
-    from stack.stackctl import SERVICES, process_tree, running_pid
+    from stack.processes import process_tree, running_pid
+    from stack.services import SERVICES
 
     ours = {p for name in SERVICES if (pid := running_pid(name)) for p in process_tree(pid)}
     listening = subprocess.run(["ss", "-H", "-ltnp"], capture_output=True, text=True, check=True).stdout

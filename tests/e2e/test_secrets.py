@@ -26,6 +26,7 @@ import httpx
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from stack.common import settings
 from tests.conftest import REPO
 from tests.producer.mocks import (
     CLIENT_NOT_ENROLLED,
@@ -40,7 +41,7 @@ from tests.producer.mocks import (
 BOOTSTRAP = "127.0.0.1:9092"
 REGISTRY = "http://127.0.0.1:8081/apis/ccompat/v7"
 OUR_RULE = "1500000000000000001"  # the id the stand-in gives the first rule added
-SECRETS = REPO / ".stack" / "secrets"
+SECRETS = settings.secrets
 
 # shaped like a real X API bearer token (21 A's, then URL-encoded base64), made at run time so it is in no file
 TOKEN = "AAAAAAAAAAAAAAAAAAAAA" + "FaKe" + uuid.uuid4().hex.upper() + "%3D" + uuid.uuid4().hex
@@ -107,7 +108,7 @@ def assert_token_nowhere(out: subprocess.CompletedProcess, tmp_path: Path) -> No
     assert TOKEN not in one_line(out.stderr)  # not even across a wrapped line
     for f in (tmp_path / "rejects").glob("*"):
         assert TOKEN not in f.read_text(encoding="utf-8", errors="replace"), f
-    for f in (REPO / ".stack" / "logs").glob("*"):
+    for f in settings.logs.glob("*"):
         assert TOKEN.encode() not in f.read_bytes(), f
 
 
@@ -280,7 +281,7 @@ def test_the_generated_passwords_are_private_and_in_no_tracked_file():
 def test_the_generated_passwords_show_in_no_log_and_no_answer(stack):
     values = [f.read_text().strip() for f in SECRETS.glob("*")]
     assert values
-    for f in (REPO / ".stack" / "logs").glob("*"):
+    for f in settings.logs.glob("*"):
         data = f.read_bytes()
         assert not [v for v in values if v.encode() in data], f
     connect = httpx.get("http://127.0.0.1:8083/connectors/serving-tables-sink/config", timeout=10)
@@ -302,7 +303,7 @@ def test_each_running_service_holds_its_own_secrets_only(stack, service):
     """Each process of each service holds the secrets stack/common.py's SERVICE_SECRETS gives
     it (the database password of its own role, if any) and no other."""
     from stack.common import SERVICE_SECRETS
-    from stack.stackctl import process_tree, running_pid
+    from stack.processes import process_tree, running_pid
 
     own = {v for v, _ in SERVICE_SECRETS.get(service, ())}
     pid = running_pid(service)

@@ -11,50 +11,15 @@ from collections import Counter
 import httpx
 import pytest
 
-from stack import pipeline, stackctl
-from stack.common import CONNECT_URL, KAFKA
+from stack import pipeline, services
+from stack.common import CONNECT_URL, KAFKA, _tail
+from stack.processes import running_pid
 from tests import reference
-from tests.conftest import reader_connect
+from tests.conftest import reader_connect, source_lag, wait_caught_up  # noqa: F401 - the fault tests import them from here
 
 
 def serving_db():
     return reader_connect(connect_timeout=3)
-
-
-def source_lag(topic: str = "tweets", group: str = "tweetstream-flink") -> int:
-    """Posts in `topic` the Flink job has not yet checkpointed past (it commits its
-    offsets to Kafka when a checkpoint completes, i.e. when its output is committed)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": KAFKA, "group.id": group, "enable.auto.commit": False})
-    try:
-        parts = [TopicPartition(topic, p) for p in c.list_topics(topic, timeout=10).topics[topic].partitions]
-        lag = 0
-        for tp in c.committed(parts, timeout=10):
-            _, high = c.get_watermark_offsets(tp, timeout=10)
-            lag += high - max(tp.offset, 0)
-        return lag
-    finally:
-        c.close()
-
-
-def wait_caught_up(timeout: float = 600) -> float:
-    """Until Flink has consumed every post and the sink has written every update,
-    twice in a row; returns the seconds it took."""
-    t0 = time.monotonic()
-    calm = 0
-    while time.monotonic() - t0 < timeout:
-        try:
-            calm = calm + 1 if source_lag() == 0 and stackctl.sink_lag() == 0 else 0
-        except Exception:  # a service is still coming back
-            calm = 0
-        if calm >= 2:
-            return time.monotonic() - t0
-        time.sleep(3)
-    raise AssertionError(
-        f"the pipeline did not catch up within {timeout:.0f}s "
-        f"(source lag {source_lag()}, sink lag {stackctl.sink_lag()})"
-    )
 
 
 def snapshot() -> dict[str, Counter]:
@@ -134,7 +99,7 @@ def dead_letters() -> int:
 
 def kill(service: str) -> int:
     """kill -9 a service's whole process group, as a crashed container; returns the dead pid."""
-    pid = stackctl.running_pid(service)
+    pid = running_pid(service)
     assert pid, f"{service} is not running"
     os.killpg(pid, signal.SIGKILL)
     return pid
@@ -143,7 +108,7 @@ def kill(service: str) -> int:
 def pipeline_running() -> bool:
     """Every service healthy, the Flink job running, every connector task running."""
     try:
-        if not all(stackctl.running_pid(s.name) and s.healthy() for s in stackctl.SERVICES.values()):
+        if not all(running_pid(s.name) and s.healthy() for s in services.SERVICES.values()):
             return False
         job = pipeline.live_job()
         if not job or job["state"] != "RUNNING":
@@ -162,14 +127,14 @@ def wait_recovered(service: str, dead_pid: int, timeout: float = 300) -> float:
     and the whole pipeline runs again."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        pid = stackctl.running_pid(service)
+        pid = running_pid(service)
         # the lock free: the supervisor is not in the middle of putting things back
-        with stackctl.control_lock(wait=False) as supervisor_idle:
+        with services.control_lock(wait=False) as supervisor_idle:
             if supervisor_idle and pid and pid != dead_pid and pipeline_running():
                 return time.monotonic() - t0
         time.sleep(0.5)
     raise AssertionError(
-        f"{service} did not recover within {timeout:.0f}s:\n" + stackctl._tail(stackctl.SERVICES["supervisor"].log, 30)
+        f"{service} did not recover within {timeout:.0f}s:\n" + _tail(services.SERVICES["supervisor"].log, 30)
     )
 
 

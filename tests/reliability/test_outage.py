@@ -17,8 +17,9 @@ import pytest
 from producer.config import ProducerSettings
 from producer.post import Post
 from producer.writer import PostWriter
-from stack import stackctl
+from stack import services, sink
 from stack.common import API_URL, CONNECT_URL, REGISTRY_URL
+from stack.processes import running_pid
 
 from .conftest import dead_letters, serving_db, source_lag, wait_caught_up
 
@@ -49,16 +50,16 @@ def test_postgres_down_for_a_minute(quiet_pipeline):
     try:
         time.sleep(3)
         # stopped on purpose (no pid file left): the supervisor leaves it down
-        assert stackctl.stop_service("postgres")
+        assert services.stop_service("postgres")
         down_at = time.monotonic()
         answers = []
         while time.monotonic() - down_at < OUTAGE_S:
-            assert stackctl.running_pid("postgres") is None, "PostgreSQL was started again during the outage"
+            assert running_pid("postgres") is None, "PostgreSQL was started again during the outage"
             answers.append(httpx.get(f"{API_URL}/api/hashtags", params={"limit": 5}, timeout=15))
             time.sleep(5)
         # count updates the sink could not write wait in Kafka: the sink met the outage
-        waiting_at_end = stackctl.sink_lag()
-        stackctl.start_service("postgres")
+        waiting_at_end = sink.sink_lag()
+        services.start_service("postgres")
         # the registry's pooled connections died with PostgreSQL: it checks each one
         # it borrows, so it answers at once (it used to answer 500 once per connection)
         registry_answers = [
@@ -101,17 +102,17 @@ def test_sink_meets_new_schemas_while_the_registry_cannot_answer(quiet_pipeline,
         for i in range(POSTS_WAITING):
             writer.send(Post(f"schema-{run}-{i}", f"#{tag} cache vide {i}", 1_700_000_000_000 + i))
         assert writer.flush() == 0 and writer.stats.failed == 0
-        wait_until(lambda: source_lag() == 0 and stackctl.sink_lag() > 0, "Flink to commit the new counts")
-        assert stackctl.stop_service(away)
+        wait_until(lambda: source_lag() == 0 and sink.sink_lag() > 0, "Flink to commit the new counts")
+        assert services.stop_service(away)
         httpx.put(f"{sink}/resume", timeout=30).raise_for_status()
         time.sleep(OUTAGE_S / 3)  # the sink meets the unknown schema ids meanwhile
         still = dead_letters()
-        waiting = stackctl.sink_lag()  # the updates it could not decode wait in Kafka
+        waiting = sink.sink_lag()  # the updates it could not decode wait in Kafka
         task = httpx.get(f"{sink}/status", timeout=30).json()["tasks"][0]
     finally:
         httpx.put(f"{sink}/resume", timeout=30)
-        if stackctl.running_pid(away) is None:
-            stackctl.start_service(away)
+        if running_pid(away) is None:
+            services.start_service(away)
     assert still == dlq_before, f"the {away} outage sent good records to the dead-letter topic"
     assert waiting > 0, f"the sink wrote every update while the {away} was away: it never met the outage"
     assert task["state"] == "RUNNING", task

@@ -148,7 +148,7 @@ def test_unanswered_registry_request_is_reported_and_healed(proxied_pipeline, re
         f"counted {healed - reported:.0f}s after the report",
         flush=True,
     )
-    assert healed - reported <= HEAL_S + 10  # (wait_caught_up polls every 3 s and wants two calm reads)
+    assert healed - reported <= HEAL_S + 10  # (wait_caught_up wants two calm reads)
     assert_counted(expected_delta(posts), before, reference.minute(posts[0]["created_at"]))
     assert healthy_again(), "/healthz/pipeline still answers 503 after counting resumed"
     expect(page.locator("#stat-pipeline")).to_contain_text("running", timeout=10_000)

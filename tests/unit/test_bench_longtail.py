@@ -107,22 +107,7 @@ def test_long_tail_vocabulary(counted):
 
 
 def test_vocabulary_is_built_once():
-    t0 = time.perf_counter()
     assert vocabulary() is vocabulary()
-    assert time.perf_counter() - t0 < 5
-
-
-def test_generation_is_fast():
-    vocabulary()
-    took = []
-    for _ in range(3):  # the best of three: the machine is shared
-        t0 = time.process_time()
-        for _ in long_tail_posts(50_000, seed=4, run_id="speed", start_ms=START):
-            pass
-        took.append(time.process_time() - t0)
-    # 2,000,000 posts (40x this) take about 30 s on the project's 2-core machine (0.75 s here);
-    # the bound leaves room for a busy machine and catches a generator several times slower
-    assert min(took) < 2.0, f"{min(took):.2f} CPU seconds for 50,000 posts"
 
 
 TRICKY = [

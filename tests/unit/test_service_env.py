@@ -13,8 +13,8 @@ ALL_SECRET_VARIABLES = {v for own in SERVICE_SECRETS.values() for v, _ in own}
 
 
 @pytest.fixture(autouse=True)
-def secrets_here(tmp_path, monkeypatch):
-    monkeypatch.setattr(common, "SECRETS", tmp_path / "secrets")
+def no_secrets_in_the_environment(monkeypatch):
+    # (secrets are generated under the unit tier's temporary stack home: conftest.py)
     for name in ("PIPELINE_DB_PASSWORD", "REGISTRY_DB_PASSWORD", "API_DB_PASSWORD", "POSTGRES_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("X_BEARER_TOKEN", "caller-token")
@@ -44,7 +44,7 @@ def test_a_service_gets_its_own_secrets_and_none_of_the_callers(service, own):
 
 def test_the_secret_is_the_generated_password():
     env = service_env("api")
-    assert env["API_DB_PASSWORD"] == (common.SECRETS / "api_db_password").read_text()
+    assert env["API_DB_PASSWORD"] == (common.settings.secrets / "api_db_password").read_text()
     assert len(env["API_DB_PASSWORD"]) >= 24
 
 
@@ -55,8 +55,8 @@ def test_the_supervisor_keeps_the_callers_environment():
 
 def test_generated_secrets_are_private(tmp_path):
     common.secret("pipeline_db_password")
-    assert stat.S_IMODE(common.SECRETS.stat().st_mode) == 0o700
-    assert stat.S_IMODE((common.SECRETS / "pipeline_db_password").stat().st_mode) == 0o600
+    assert stat.S_IMODE(common.settings.secrets.stat().st_mode) == 0o700
+    assert stat.S_IMODE((common.settings.secrets / "pipeline_db_password").stat().st_mode) == 0o600
 
 
 def test_a_private_file_is_never_readable_by_others_and_never_overwritten(tmp_path):
