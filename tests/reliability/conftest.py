@@ -11,9 +11,9 @@ from collections import Counter
 import httpx
 import pytest
 
+import reference
 from stack import pipeline, stackctl
 from stack.common import CONNECT_URL, KAFKA
-from tests import reference
 from tests.conftest import reader_connect
 
 

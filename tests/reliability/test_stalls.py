@@ -21,12 +21,12 @@ import psycopg
 import pytest
 from playwright.sync_api import expect
 
+import reference
 from producer.config import ProducerSettings
 from producer.post import Post
 from producer.writer import PostWriter
 from stack import pipeline
 from stack.common import API_URL, REGISTRY_URL
-from tests import reference
 from tests.conftest import REPO, STACKCTL, secret
 from tests.registry_proxy import RegistryProxy
 
