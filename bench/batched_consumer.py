@@ -3,7 +3,7 @@
 One plain Python process reads the Avro topic (Confluent wire format, schemas
 from the registry by id, fastavro's schemaless decoder), drops repeated post
 ids (a set), tokenizes each post with the counting rules (the same regular
-expressions and stopwords as tests/reference.py; `tokenize` gives exactly
+expressions and stopwords as reference/__init__.py; `tokenize` gives exactly
 reference.hashtags() and reference.words()), counts hashtags and words all
 time and per minute of event time in memory (Counters), and once a second
 writes the absolute counts of the keys that changed to PostgreSQL tables of
@@ -49,9 +49,9 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastavro import parse_schema, schemaless_reader
 
+import reference
 from producer.config import ProducerSettings
 from stack.common import KAFKA
-from tests import reference
 
 from .common import admin_db, create_topic, db, drop_topic, posts_of, produce
 

@@ -22,7 +22,7 @@ seed, i.e. the same posts.
 - pipeline: N posts produced as fast as possible into `tweets`; the time from
   the first produce until PostgreSQL's all-time hashtag and word counts equal
   the expected ones exactly (what the tables held before, plus the reference
-  implementation's counts, tests/reference.py). For long-tail data the
+  implementation's counts, reference/__init__.py). For long-tail data the
   per-minute tables are then checked too. Flink's checkpoints during the run
   (duration, size) are recorded.
 - batched consumer (bench/batched_consumer.py): what a user would write instead
@@ -57,11 +57,11 @@ import httpx
 import typer
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+import reference
 from producer.config import ProducerSettings
 from producer.post import Post
 from producer.writer import PostWriter
 from stack.common import KAFKA
-from tests import reference
 
 from . import batched_consumer
 from .common import (  # noqa: F401 - re-exported: earlier callers import them from here
@@ -907,6 +907,9 @@ def _plot_soak(soak: dict, kill: dict, fig, axes, rows: int, top: int) -> None:
     e.set_ylim(bottom=0)
     e.legend(fontsize=8)
     bottom = [0] * len(segs)
+    # a chart of a stored result, in its stacking order (most rows first): not derived from
+    # stack.pipeline, whose tables may change after the result was made; the tops tables
+    # (one row a minute, one row) are too few rows to show
     for t in (
         "unigram_minute_counts",
         "unigram_counts",

@@ -31,7 +31,7 @@ from .common import (
 )
 
 SQL_DIR = REPO / "sql"
-CHECKPOINTS = DATA / "flink" / "checkpoints"  # execution.checkpointing.dir (stackctl sets it)
+CHECKPOINTS = DATA / "flink" / "checkpoints"  # execution.checkpointing.dir (stack/services.py sets it)
 STOPWORDS_DIR = SQL_DIR / "stopwords"
 JOB_PREFIX = "tweetstream-pipeline"
 VERSION_FILE = re.compile(r"^v(\d+)_[\w-]+\.sql$")

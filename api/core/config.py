@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     # how often the live streams' one poller (SSE) looks for new counts
     stream_poll_seconds: float = 1.0
     # live streams open at once; one more gets a 503 (the server's own limit,
-    # uvicorn --limit-concurrency in stack/stackctl.py and api/Dockerfile, is above it)
+    # uvicorn --limit-concurrency in stack/services.py and api/Dockerfile, is above it)
     max_streams: int = 2000
     # a stage with work waiting that has not moved for this long is reported
     # stalled (the supervisor reads the same variable, STALL_AFTER_SECONDS)

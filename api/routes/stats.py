@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from stack import progress
+from stack import pipeline, progress
 
 from ..core.config import settings
 from ..deps import Conn
@@ -93,17 +94,21 @@ def _cached(key: str, ttl: float, compute):
         lock.release()
 
 
+def live_job(jobs: list[dict]) -> dict | None:
+    """The pipeline's job among Flink's jobs (/jobs/overview), by the rule of
+    stack.pipeline.live_job, which the supervisor acts on: a state in
+    stack.pipeline.ACTIVE and the name tweetstream-pipeline-v<N>. (A SUSPENDED or
+    RECONCILING job is not live: the supervisor starts another one.)"""
+    name = re.escape(pipeline.JOB_PREFIX) + r"-v\d+"
+    return next((j for j in jobs if j["state"] in pipeline.ACTIVE and re.fullmatch(name, j["name"])), None)
+
+
 def _pipeline() -> Pipeline:
     job_state, version, connectors = "unreachable", None, {}
     try:
-        jobs = httpx.get(f"{settings.flink_url}/jobs/overview", timeout=1).json()["jobs"]
-        live = [
-            j
-            for j in jobs
-            if j["name"].startswith("tweetstream-pipeline-v") and j["state"] not in ("FINISHED", "CANCELED", "FAILED")
-        ]
-        job_state = live[0]["state"] if live else "not running"
-        version = int(live[0]["name"].rsplit("-v", 1)[1]) if live else None
+        job = live_job(httpx.get(f"{settings.flink_url}/jobs/overview", timeout=1).json()["jobs"])
+        job_state = job["state"] if job else "not running"
+        version = pipeline.job_version(job) if job else None
     except (httpx.HTTPError, ValueError, KeyError):
         pass
     try:

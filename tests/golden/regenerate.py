@@ -1,4 +1,4 @@
-"""Rebuild the golden files from the reference implementation (tests/reference.py).
+"""Rebuild the golden files from the reference implementation (reference/__init__.py).
 
     .venv/bin/python -m tests.golden.regenerate
 
@@ -13,8 +13,8 @@ import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
+import reference
 from stack import pipeline
-from tests import reference
 
 HERE = Path(__file__).resolve().parent
 T0 = int(datetime(2021, 3, 1, 8, 0, tzinfo=UTC).timestamp() * 1000)

@@ -1,6 +1,6 @@
 """Each pipeline script on the real Flink, fed a small input, must produce
 exactly its golden outputs (tests/golden/<script>.expected.json, made by the
-reference implementation in tests/reference.py and reviewed)."""
+reference implementation in reference/__init__.py and reviewed)."""
 
 from __future__ import annotations
 

@@ -11,11 +11,11 @@ import threading
 import time
 import uuid
 
+import reference
 from producer.config import ProducerSettings
 from producer.sources.synthetic import synthetic_posts
 from producer.writer import PostWriter
 from stack import pipeline
-from tests import reference
 from tests.conftest import wait_checkpoints
 from tests.golden.test_golden import as_golden
 from tests.kafka_tables import create_topics, delete_topics, read_table

@@ -1,5 +1,5 @@
 """The pipeline's tokenizer (stack/flink/tokenizer, Java, called by the Flink
-SQL) against the reference implementation (tests/reference.py, Python), on
+SQL) against the reference implementation (reference/__init__.py, Python), on
 tricky and generated text: the same hashtags and words, in the same order."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import reference
 from stack.common import DATA, REPO
 from stack.pipeline import latest, stopwords
-from tests import reference
 
 JAR = DATA.parent / "dist" / "flink-jars" / "tweetstream-tokenizer-1.0.0.jar"
 

@@ -11,10 +11,10 @@ from collections import Counter
 import httpx
 import pytest
 
+import reference
 from stack import pipeline, services
 from stack.common import CONNECT_URL, KAFKA, _tail
 from stack.processes import running_pid
-from tests import reference
 from tests.conftest import reader_connect, source_lag, wait_caught_up  # noqa: F401 - the fault tests import them from here
 
 

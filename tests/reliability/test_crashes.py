@@ -15,8 +15,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
+import reference
 from producer.sources.synthetic import synthetic_posts
-from tests import reference
 from tests.conftest import REPO
 
 from .conftest import assert_counted, dead_letters, expected_delta, kill, snapshot, wait_caught_up, wait_recovered

@@ -29,10 +29,10 @@ from confluent_kafka import Producer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import reference
 from producer.post import Rejected, post_from_json_line
 from stack import pipeline
 from stack.common import CONNECT_URL, FLINK_URL, KAFKA, REGISTRY_URL, REPO
-from tests import reference
 from tests.unit.test_tokenizer import known_to_java
 
 from .conftest import dead_letters, serving_db, snapshot, wait_caught_up

@@ -21,12 +21,12 @@ import psycopg
 import pytest
 from playwright.sync_api import expect
 
+import reference
 from producer.config import ProducerSettings
 from producer.post import Post
 from producer.writer import PostWriter
 from stack import pipeline
 from stack.common import API_URL, REGISTRY_URL
-from tests import reference
 from tests.conftest import REPO, STACKCTL, secret
 from tests.registry_proxy import RegistryProxy
 
@@ -91,7 +91,7 @@ def wait_reported(stage: str, timeout: float) -> dict:
 
 
 def assert_status_says_stalled(stage: str) -> None:
-    """`stackctl status` shows the supervisor's verdicts, taken every 2 s: it may
+    """`stackctl status` shows the supervisor's verdicts, taken every second: it may
     be a few seconds behind the API's. A stage has a line per connector (or
     job): one of them says stalled."""
     for _ in range(10):

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 
+import reference
 from bench.batched_consumer import Counts, Writer, tokenize
 from bench.longtail import long_tail_posts, vocabulary
 from producer.sources.synthetic import synthetic_posts
-from tests import reference
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 N = 100_000

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from producer.post import Rejected, post_from_json_line
-from tests.reference import count_hashtags, hashtags
+from reference import count_hashtags, hashtags
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -68,6 +68,6 @@ def test_fixture_expectations_match_the_rules():
     ],
 )
 def test_reference_words(text, expected):
-    from tests.reference import words
+    from reference import words
 
     assert words(text) == expected

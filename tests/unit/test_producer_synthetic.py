@@ -10,7 +10,7 @@ from collections import Counter
 
 from producer.config import REPO
 from producer.sources.synthetic import HASHTAGS, SyntheticSource, synthetic_posts
-from tests.reference import hashtags
+from reference import hashtags
 
 N = 20_000
 

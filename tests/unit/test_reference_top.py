@@ -3,7 +3,7 @@ check of such a table from two snapshots."""
 
 from collections import Counter
 
-from tests import reference
+import reference
 
 
 def test_top_most_used_first_ties_by_code_point():

@@ -8,7 +8,7 @@ import java.util.function.BiConsumer;
 
 /**
  * The project's counting rules in one pass over a post's text (the README's
- * "Counting rules"; tests/reference.py is the independent implementation the
+ * "Counting rules"; reference/__init__.py is the independent implementation the
  * tests hold this to):
  *
  * <ol>

@@ -1,15 +1,33 @@
 """An independent implementation of the counting rules (README, "Counting rules"), in
-plain Python with the `regex` module, to hold the fixtures and the Flink SQL to."""
+plain Python with the `regex` module, to hold the fixtures and the Flink SQL to.
+
+A package of its own, used by the tests and the benchmarks alike; it imports nothing
+of the pipeline's code (not even its stopword reader): it reads sql/stopwords/*.txt
+itself (tests/unit/test_reference_package.py holds the two readings equal)."""
 
 from __future__ import annotations
 
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
 import regex
 
-from stack.pipeline import stopwords
+STOPWORDS_DIR = Path(__file__).resolve().parent.parent / "sql" / "stopwords"
+
+
+def stopwords() -> list[str]:
+    """The words of sql/stopwords/*.txt: one a line, `#` starts a comment, NFC and
+    lower-cased, each once, sorted."""
+    words = set()
+    for f in sorted(STOPWORDS_DIR.glob("*.txt")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            w = line.split("#", 1)[0].strip()
+            if w:
+                words.add(unicodedata.normalize("NFC", w).lower())
+    return sorted(words)
+
 
 URL = regex.compile(r"(?:https?://|www\.)[^\p{White_Space}]*")
 HASHTAG = regex.compile(r"(?<![\p{L}\p{Nd}_])#([\p{L}\p{M}\p{Nd}_]+)")
