@@ -141,7 +141,7 @@ def ensure_database(name: str = DATABASE) -> None:
 
 
 def connect(database: str = DATABASE) -> psycopg.Connection:
-    return db(database, "pipeline", "pipeline_db_password")
+    return db(database, "pipeline")
 
 
 def create_tables(conn: psycopg.Connection, schema: str) -> None:

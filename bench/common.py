@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import platform
-import re
 import threading
 import time
 import uuid
@@ -22,7 +21,7 @@ from producer.config import ProducerSettings
 from producer.post import Post
 from producer.sources.synthetic import synthetic_posts
 from producer.writer import PostWriter
-from stack.common import KAFKA, secret
+from stack.common import KAFKA, SERVING_DB, pg_connect
 from stack.processes import memory_mib, process_tree, running_pid
 from stack.services import SERVICES
 
@@ -34,12 +33,12 @@ API = "http://127.0.0.1:8000"
 DATA_MODES = ("synthetic", "long-tail")
 
 
-def db(name: str = "tweetstream", user: str = "api_reader", pw: str = "api_db_password") -> psycopg.Connection:
-    return psycopg.connect(host="127.0.0.1", port=5432, dbname=name, user=user, password=secret(pw), autocommit=True)
+def db(name: str = SERVING_DB, user: str = "api_reader") -> psycopg.Connection:
+    return pg_connect(user, name, connect_timeout=10)
 
 
 def admin_db() -> psycopg.Connection:
-    return db("postgres", "postgres", "postgres_password")
+    return pg_connect("postgres", "postgres", connect_timeout=10)
 
 
 def machine() -> dict:
@@ -173,13 +172,9 @@ class ServiceSampler(threading.Thread):
 
 def live_job(client) -> dict | None:
     """The pipeline's active Flink job (stack.pipeline.live_job, through a client that is reused)."""
-    from stack.common import FLINK_URL
-    from stack.pipeline import ACTIVE, JOB_PREFIX
+    from stack import pipeline
 
-    for job in client.get(f"{FLINK_URL}/jobs/overview", timeout=5).json()["jobs"]:
-        if job["state"] in ACTIVE and re.fullmatch(re.escape(JOB_PREFIX) + r"-v\d+", job["name"]):
-            return job
-    return None
+    return pipeline.pick_live(pipeline.jobs(client))
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -71,6 +71,7 @@ from .common import (  # noqa: F401 - re-exported: earlier callers import them f
     RESULTS,
     FlinkSampler,
     ServiceSampler,
+    admin_db,
     db,
     load,
     machine,
@@ -310,11 +311,11 @@ def original_design(n: int, data: str = "synthetic", seed: int | None = None) ->
     run = uuid.uuid4().hex[:8]
     topic = _topic(f"bench_{run}_tweets", 1)
     dbname = f"bench_{run}"
-    with db("postgres", "postgres", "postgres_password") as admin:
+    with admin_db() as admin:
         admin.execute(f"CREATE DATABASE {dbname} OWNER pipeline")
     try:
         produce(posts_of(data, n, seed if seed is not None else int(run, 16) % 10**9), topic)
-        with db(dbname, "pipeline", "pipeline_db_password") as conn:
+        with db(dbname, "pipeline") as conn:
             conn.execute("CREATE TABLE hashtags_table (hashtag text PRIMARY KEY, count bigint NOT NULL)")
             conn.execute("CREATE TABLE unigrams_table (word text PRIMARY KEY, count bigint NOT NULL)")
             conn.autocommit = False
@@ -353,7 +354,7 @@ def original_design(n: int, data: str = "synthetic", seed: int | None = None) ->
             seconds = time.monotonic() - t0
             consumer.close()
     finally:
-        with db("postgres", "postgres", "postgres_password") as admin:
+        with admin_db() as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
         _drop_topic(topic)
     return {"data": data, "posts": n, "seconds": round(seconds, 2), "posts_per_second": round(n / seconds)}

@@ -174,18 +174,29 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def pg_connect(user: str = "postgres", password_secret: str = "postgres_password", db: str = "postgres"):
+# The stack's database roles, each with the secret that holds its password
+ROLE_SECRETS = {
+    "postgres": "postgres_password",  # the superuser: set-up only
+    "pipeline": "pipeline_db_password",  # the sink: owns and writes the serving tables
+    "registry": "registry_db_password",  # the schema registry's own storage
+    "api_reader": "api_db_password",  # the API: SELECT only
+}
+
+
+def pg_connect(user: str = "postgres", db: str = "postgres", **options):
+    """A connection (autocommit) as one of the stack's roles, for the stack's tools,
+    the tests and the benchmarks (the API has its own pool: api/core/config.py)."""
     import psycopg
 
+    options = {"connect_timeout": 3, "autocommit": True} | options
     return psycopg.connect(
-        host=PG_HOST,
-        port=PG_PORT,
-        user=user,
-        password=secret(password_secret),
-        dbname=db,
-        connect_timeout=3,
-        autocommit=True,
+        host=PG_HOST, port=PG_PORT, user=user, password=secret(ROLE_SECRETS[user]), dbname=db, **options
     )
+
+
+def serving_db(user: str = "api_reader", **options):
+    """A connection to the serving database, by default as the API's read-only role."""
+    return pg_connect(user, SERVING_DB, **options)
 
 
 def java() -> str:

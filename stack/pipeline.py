@@ -99,19 +99,26 @@ def render(script: Script, *, topic_prefix: str = "", job_name: str = JOB_PREFIX
 # --------------------------------------------------------------------------- Flink REST
 
 
-def jobs() -> list[dict]:
-    return http.get(f"{FLINK_URL}/jobs/overview", timeout=5).json()["jobs"]
+def jobs(client: httpx.Client = http, timeout: float = 5) -> list[dict]:
+    return client.get(f"{FLINK_URL}/jobs/overview", timeout=timeout).json()["jobs"]
 
 
+# The states of a job that is the pipeline or about to be (not SUSPENDED or
+# RECONCILING: the supervisor starts another job then)
 ACTIVE = ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING", "FAILING", "CANCELLING")
 
 
+def pick_live(jobs: list[dict], prefix: str = JOB_PREFIX) -> dict | None:
+    """The pipeline's job among Flink's jobs (/jobs/overview): an ACTIVE state and
+    the name `prefix-v<N>`; the newest if there are several. The one rule the
+    supervisor, `make status`, the API, the progress checks and the bench follow."""
+    live = [j for j in jobs if j["state"] in ACTIVE and re.fullmatch(re.escape(prefix) + r"-v\d+", j["name"])]
+    return max(live, key=lambda j: j.get("start-time", 0), default=None)
+
+
 def live_job(prefix: str = JOB_PREFIX) -> dict | None:
-    """The active job whose name is `prefix-v<N>` (the pipeline), if any."""
-    for job in jobs():
-        if job["state"] in ACTIVE and re.fullmatch(re.escape(prefix) + r"-v\d+", job["name"]):
-            return job
-    return None
+    """The pipeline's job now (pick_live), if any."""
+    return pick_live(jobs(), prefix)
 
 
 def job_version(job: dict) -> int:

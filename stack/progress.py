@@ -22,7 +22,6 @@ REST API for the job's checkpoints.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -30,7 +29,7 @@ import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from .common import FLINK_URL, http
-from .pipeline import ACTIVE, JOB_PREFIX
+from .pipeline import JOB_PREFIX, pick_live
 
 SOURCE_TOPIC = "tweets"
 FLINK_GROUP = "tweetstream-flink"  # sql/*.sql: the source's properties.group.id
@@ -63,11 +62,9 @@ def job_progressed_at(flink_url: str, job_prefix: str, timeout: float = 3.0) -> 
     """When the pipeline's Flink job last completed a checkpoint (else when it
     started), in epoch seconds; None when no such job is live or Flink does not answer."""
     try:
-        jobs = http.get(f"{flink_url}/jobs/overview", timeout=timeout).json()["jobs"]
-        live = [j for j in jobs if j["state"] in ACTIVE and re.fullmatch(re.escape(job_prefix) + r"-v\d+", j["name"])]
-        if not live:
+        job = pick_live(http.get(f"{flink_url}/jobs/overview", timeout=timeout).json()["jobs"], job_prefix)
+        if job is None:
             return None
-        job = max(live, key=lambda j: j["start-time"])
         latest = http.get(f"{flink_url}/jobs/{job['jid']}/checkpoints", timeout=timeout).json().get("latest") or {}
     except (httpx.HTTPError, KeyError, ValueError):
         return None

@@ -24,6 +24,7 @@ from .common import (
     KAFKA,
     PG_BIN,
     REPO,
+    ROLE_SECRETS,
     RUN,
     SERVING_DB,
     StackError,
@@ -33,6 +34,7 @@ from .common import (
     say,
     secret,
     service_env,
+    serving_db,
 )
 
 
@@ -123,13 +125,10 @@ def provision_databases() -> None:
     """Roles and databases (idempotent), then the serving DDL in db/."""
     from psycopg import sql
 
-    roles = {
-        "pipeline": "pipeline_db_password",  # the sink: owns and writes the serving tables
-        "registry": "registry_db_password",  # the schema registry's own storage
-        "api_reader": "api_db_password",  # the API: SELECT only
-    }
     with pg_connect() as conn:
-        for role, pw in roles.items():
+        for role, pw in ROLE_SECRETS.items():
+            if role == "postgres":  # (made by initdb)
+                continue
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             # PostgreSQL cannot bind a password and logs a failed statement: it
             # gets the SCRAM verifier libpq computes here, never the password
@@ -144,17 +143,32 @@ def provision_databases() -> None:
                 conn.execute(f"CREATE DATABASE {db} OWNER {owner}")
     with pg_connect(db=SERVING_DB) as conn:  # an extension is the superuser's to create
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    with pg_connect("pipeline", "pipeline_db_password", SERVING_DB) as conn:
+    with serving_db("pipeline") as conn:
         for script in sorted((REPO / "db").glob("*.sql")):
             conn.execute(script.read_text())
 
 
 def kraft_cluster_id() -> str:
     """A random KRaft cluster id (16 bytes, URL-safe base64, as Kafka's own), never
-    starting with "-": StorageTool would read such an id as an option and fail."""
+    starting with "-" (other tools, and people, would take it for an option)."""
     while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
         pass
     return cluster_id
+
+
+def kafka_format_command(cluster_id: str, config: Path = CONF / "kafka" / "server.properties") -> list[str]:
+    """Kafka's StorageTool format, the id in one `--cluster-id=<id>` argument: a
+    separate argument starting with "-" would be read as an option."""
+    return [
+        java(),
+        "-cp",
+        str(DIST / "kafka" / "libs" / "*"),
+        "kafka.tools.StorageTool",
+        "format",
+        f"--cluster-id={cluster_id}",
+        "-c",
+        str(config),
+    ]
 
 
 def format_kafka() -> None:
@@ -164,17 +178,7 @@ def format_kafka() -> None:
     say("[bold]kafka[/]: formatting KRaft storage")
     logdir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [
-            java(),
-            "-cp",
-            str(DIST / "kafka" / "libs" / "*"),
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            kraft_cluster_id(),
-            "-c",
-            str(CONF / "kafka" / "server.properties"),
-        ],
+        kafka_format_command(kraft_cluster_id()),
         cwd=HOME,
         check=True,
         stdout=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ import subprocess
 import httpx
 
 from . import pipeline, progress
-from .common import CONNECT_URL, KAFKA, REPO, SERVING_DB, StackError, http, pg_connect, say, service_env, wait_until
+from .common import CONNECT_URL, KAFKA, REPO, StackError, http, say, service_env, serving_db, wait_until
 
 CONNECTORS = REPO / "connectors"
 
@@ -17,6 +17,11 @@ CONNECTORS = REPO / "connectors"
 def connector_topics() -> dict[str, list[str]]:
     """Each connector (connectors/<name>.json) and the topics it reads."""
     return {p.stem: json.loads(p.read_text())["topics"].split(",") for p in sorted(CONNECTORS.glob("*.json"))}
+
+
+def connector_status(name: str, timeout: float = 10) -> dict:
+    """Kafka Connect's status of one connector: its state and each task's (with its error)."""
+    return http.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=timeout).json()
 
 
 def connector_states() -> dict[str, str]:
@@ -33,8 +38,7 @@ def deploy_connectors(timeout: float = 90) -> None:
     def running() -> bool:
         for name in connector_topics():
             try:
-                status = http.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=5).json()
-                states[name] = progress.connector_state(status, trace=True)
+                states[name] = progress.connector_state(connector_status(name, timeout=5), trace=True)
             except (httpx.HTTPError, KeyError, ValueError) as e:
                 states[name] = f"unknown ({e})"
         if any(s.startswith("FAILED") for s in states.values()):
@@ -68,6 +72,6 @@ def empty_serving_tables() -> None:
     """Before a reprocess rebuilds the counts: let the sink finish what the old job
     wrote, then empty the tables (so words a new version no longer counts disappear)."""
     wait_until(lambda: sink_lag() == 0, 60, interval=1)
-    with pg_connect("pipeline", "pipeline_db_password", SERVING_DB) as conn:
+    with serving_db("pipeline") as conn:
         conn.execute("TRUNCATE " + ", ".join((*pipeline.SERVING_TABLES, *pipeline.DERIVED_TABLES)))
     say("[bold]postgres[/]: serving tables emptied for the reprocess")

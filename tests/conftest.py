@@ -90,15 +90,9 @@ def secret(name: str) -> str:
 
 def reader_connect(**kwargs) -> psycopg.Connection:
     """A connection to the serving database as the API's read-only role."""
-    return psycopg.connect(
-        host="127.0.0.1",
-        port=5432,
-        dbname="tweetstream",
-        user="api_reader",
-        password=secret("api_db_password"),
-        autocommit=True,
-        **kwargs,
-    )
+    from stack.common import serving_db
+
+    return serving_db("api_reader", **kwargs)
 
 
 @pytest.fixture

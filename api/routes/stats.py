@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -94,19 +93,10 @@ def _cached(key: str, ttl: float, compute):
         lock.release()
 
 
-def live_job(jobs: list[dict]) -> dict | None:
-    """The pipeline's job among Flink's jobs (/jobs/overview), by the rule of
-    stack.pipeline.live_job, which the supervisor acts on: a state in
-    stack.pipeline.ACTIVE and the name tweetstream-pipeline-v<N>. (A SUSPENDED or
-    RECONCILING job is not live: the supervisor starts another one.)"""
-    name = re.escape(pipeline.JOB_PREFIX) + r"-v\d+"
-    return next((j for j in jobs if j["state"] in pipeline.ACTIVE and re.fullmatch(name, j["name"])), None)
-
-
 def _pipeline() -> Pipeline:
     job_state, version, connectors = "unreachable", None, {}
     try:
-        job = live_job(httpx.get(f"{settings.flink_url}/jobs/overview", timeout=1).json()["jobs"])
+        job = pipeline.pick_live(httpx.get(f"{settings.flink_url}/jobs/overview", timeout=1).json()["jobs"])
         job_state = job["state"] if job else "not running"
         version = pipeline.job_version(job) if job else None
     except (httpx.HTTPError, ValueError, KeyError):

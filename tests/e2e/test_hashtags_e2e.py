@@ -176,7 +176,9 @@ def test_connectors_target_redeploys_idempotently(stack):
     out = subprocess.run(["make", "-s", "connectors"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "connectors running" in out.stderr
-    status = httpx.get("http://127.0.0.1:8083/connectors/serving-tables-sink/status").json()
+    from stack.sink import connector_status
+
+    status = connector_status("serving-tables-sink")
     assert status["connector"]["state"] == "RUNNING" and [t["state"] for t in status["tasks"]] == ["RUNNING"]
 
 

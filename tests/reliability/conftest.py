@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 import reference
-from stack import pipeline, services
-from stack.common import CONNECT_URL, KAFKA, _tail
+from stack import pipeline, services, sink
+from stack.common import KAFKA, _tail
 from stack.processes import running_pid
 from tests.conftest import reader_connect, source_lag, wait_caught_up  # noqa: F401 - the fault tests import them from here
 
@@ -113,11 +113,7 @@ def pipeline_running() -> bool:
         job = pipeline.live_job()
         if not job or job["state"] != "RUNNING":
             return False
-        for name in httpx.get(f"{CONNECT_URL}/connectors", timeout=3).json():
-            st = httpx.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=3).json()
-            if not st.get("tasks") or any(t["state"] != "RUNNING" for t in st["tasks"]):
-                return False
-        return True
+        return all(state == "RUNNING" for state in sink.connector_states().values())
     except (httpx.HTTPError, ValueError, KeyError, OSError):
         return False
 

@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 import reference
 from producer.post import Rejected, post_from_json_line
 from stack import pipeline
-from stack.common import CONNECT_URL, FLINK_URL, KAFKA, REGISTRY_URL, REPO
+from stack.common import FLINK_URL, KAFKA, REGISTRY_URL, REPO
+from stack.sink import connector_status
 from tests.unit.test_tokenizer import known_to_java
 
 from .conftest import dead_letters, serving_db, snapshot, wait_caught_up
@@ -117,8 +118,7 @@ def job_failures(job_id: str) -> int:
 
 
 def sink_states() -> list[str]:
-    st_ = httpx.get(f"{CONNECT_URL}/connectors/serving-tables-sink/status", timeout=10).json()
-    return [t["state"] for t in st_["tasks"]]
+    return [t["state"] for t in connector_status("serving-tables-sink")["tasks"]]
 
 
 def expected_counts(good: list[dict]) -> dict[str, Counter]:

@@ -17,9 +17,10 @@ import pytest
 from producer.config import ProducerSettings
 from producer.post import Post
 from producer.writer import PostWriter
-from stack import services, sink
+from stack import services
 from stack.common import API_URL, CONNECT_URL, REGISTRY_URL
 from stack.processes import running_pid
+from stack.sink import connector_status, sink_lag
 
 from .conftest import dead_letters, serving_db, source_lag, wait_caught_up
 
@@ -58,7 +59,7 @@ def test_postgres_down_for_a_minute(quiet_pipeline):
             answers.append(httpx.get(f"{API_URL}/api/hashtags", params={"limit": 5}, timeout=15))
             time.sleep(5)
         # count updates the sink could not write wait in Kafka: the sink met the outage
-        waiting_at_end = sink.sink_lag()
+        waiting_at_end = sink_lag()
         services.start_service("postgres")
         # the registry's pooled connections died with PostgreSQL: it checks each one
         # it borrows, so it answers at once (it used to answer 500 once per connection)
@@ -92,25 +93,28 @@ def test_sink_meets_new_schemas_while_the_registry_cannot_answer(quiet_pipeline,
     rate-limited look-ups, so our converter marks these failures retriable."""
     run = uuid.uuid4().hex[:8]
     tag = f"registry{run}"
-    sink = f"{CONNECT_URL}/connectors/serving-tables-sink"
+    connector = f"{CONNECT_URL}/connectors/serving-tables-sink"
     dlq_before = dead_letters()
-    assert httpx.post(f"{sink}/tasks/0/restart", timeout=30).status_code in (200, 204)  # new converters, empty cache
-    wait_task_running(sink)
-    httpx.put(f"{sink}/pause", timeout=30).raise_for_status()
+    assert httpx.post(f"{connector}/tasks/0/restart", timeout=30).status_code in (
+        200,
+        204,
+    )  # new converters, empty cache
+    wait_task_running(connector)
+    httpx.put(f"{connector}/pause", timeout=30).raise_for_status()
     try:
         writer = PostWriter(ProducerSettings(topic="tweets", metrics_port=-1))
         for i in range(POSTS_WAITING):
             writer.send(Post(f"schema-{run}-{i}", f"#{tag} cache vide {i}", 1_700_000_000_000 + i))
         assert writer.flush() == 0 and writer.stats.failed == 0
-        wait_until(lambda: source_lag() == 0 and sink.sink_lag() > 0, "Flink to commit the new counts")
+        wait_until(lambda: source_lag() == 0 and sink_lag() > 0, "Flink to commit the new counts")
         assert services.stop_service(away)
-        httpx.put(f"{sink}/resume", timeout=30).raise_for_status()
+        httpx.put(f"{connector}/resume", timeout=30).raise_for_status()
         time.sleep(OUTAGE_S / 3)  # the sink meets the unknown schema ids meanwhile
         still = dead_letters()
-        waiting = sink.sink_lag()  # the updates it could not decode wait in Kafka
-        task = httpx.get(f"{sink}/status", timeout=30).json()["tasks"][0]
+        waiting = sink_lag()  # the updates it could not decode wait in Kafka
+        task = connector_status("serving-tables-sink", timeout=30)["tasks"][0]
     finally:
-        httpx.put(f"{sink}/resume", timeout=30)
+        httpx.put(f"{connector}/resume", timeout=30)
         if running_pid(away) is None:
             services.start_service(away)
     assert still == dlq_before, f"the {away} outage sent good records to the dead-letter topic"
@@ -124,8 +128,9 @@ def test_sink_meets_new_schemas_while_the_registry_cannot_answer(quiet_pipeline,
 
 
 def wait_task_running(connector_url: str, timeout: float = 60) -> None:
+    name = connector_url.rsplit("/", 1)[1]
     wait_until(
-        lambda: httpx.get(f"{connector_url}/status", timeout=10).json()["tasks"][0]["state"] == "RUNNING",
+        lambda: connector_status(name)["tasks"][0]["state"] == "RUNNING",
         "the sink task to run",
         timeout,
     )

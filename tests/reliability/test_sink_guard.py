@@ -15,7 +15,8 @@ from confluent_kafka import Producer
 from producer.config import ProducerSettings
 from producer.post import Post
 from producer.writer import PostWriter
-from stack.common import CONNECT_URL, KAFKA
+from stack.common import KAFKA
+from stack.sink import connector_status
 
 from .conftest import serving_db, wait_caught_up
 from .test_sink_dead_letters import newest_record
@@ -63,7 +64,7 @@ def test_a_key_postgresql_refuses_is_set_aside_and_the_sink_goes_on(quiet_pipeli
         # (read once the sink has written past the long key: it holds that row by now)
         (before,) = db.execute("SELECT count(*) FROM sink_rejects").fetchone()
     assert rows == [("hashtag_counts", "key longer than 2000 bytes (6000)", long_tag[:200], 6000)]
-    status = httpx.get(f"{CONNECT_URL}/connectors/serving-tables-sink/status", timeout=10).json()
+    status = connector_status("serving-tables-sink")
     assert [t["state"] for t in status["tasks"]] == ["RUNNING"]
     stats = httpx.get(f"{API}/api/stats", timeout=10)
     assert stats.status_code == 200, stats.text
