@@ -27,7 +27,6 @@ from .common import (
     PG_BIN,
     PG_PORT,
     REGISTRY_URL,
-    REPO,
     RUN,
     StackError,
     _tail,
@@ -199,23 +198,8 @@ def services() -> list[Service]:
         Service(
             "api",
             8000,
-            lambda: [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "8000",
-                "--app-dir",
-                str(REPO),
-                "--no-access-log",
-                # connections at once (a page holds two: its live stream and its fetches;
-                # API_MAX_STREAMS is 2,000): more get a 503
-                "--limit-concurrency",
-                "4000",
-            ],
+            # uvicorn with the API's own settings (api/core/config.py: workers, limits)
+            lambda: [sys.executable, "-m", "api"],
             lambda: http_ok(f"{API_URL}/healthz"),
             timeout=60,
         ),

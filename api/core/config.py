@@ -14,6 +14,14 @@ REPO = Path(__file__).resolve().parents[2]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="API_", env_file=".env", extra="ignore")
 
+    # where the server listens (the image sets 0.0.0.0: Compose publishes the port on 127.0.0.1)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # connections at once (a page holds two: its live stream and its fetches): more
+    # get a 503 from the server itself. One process: a second one (uvicorn
+    # --workers) would cache its own answers, and a page's next request could see
+    # a count a second older than the one it just showed (README, "Benchmarks")
+    limit_concurrency: int = 4000
     db_host: str = "127.0.0.1"
     db_port: int = 5432
     db_name: str = "tweetstream"
@@ -37,7 +45,7 @@ class Settings(BaseSettings):
     # how often the live streams' one poller (SSE) looks for new counts
     stream_poll_seconds: float = 1.0
     # live streams open at once; one more gets a 503 (the server's own limit,
-    # uvicorn --limit-concurrency in stack/services.py and api/Dockerfile, is above it)
+    # limit_concurrency, is above it)
     max_streams: int = 2000
     # a stage with work waiting that has not moved for this long is reported
     # stalled (the supervisor reads the same variable, STALL_AFTER_SECONDS)
