@@ -34,7 +34,7 @@ from producer.post import Rejected, post_from_json_line
 from stack import pipeline
 from stack.common import FLINK_URL, KAFKA, REGISTRY_URL, REPO
 from stack.sink import connector_status
-from tests.unit.test_tokenizer import known_to_java
+from tests.install.test_tokenizer import known_to_java
 
 from .conftest import dead_letters, serving_db, snapshot, wait_caught_up
 
