@@ -1,9 +1,8 @@
 # tweetstream: the pipeline's everyday commands. `make help` lists them.
 PY      := .venv/bin/python
 STACK   := $(PY) -m stack.stackctl
-FILE    ?= samples/posts.jsonl
 
-.PHONY: help install lock up down status logs reset replay connectors pipeline-apply pipeline-status bench lint test test-unit test-e2e test-faults
+.PHONY: help install lock up down status logs reset replay connectors pipeline-apply pipeline-status sql bench lint test test-unit test-e2e test-faults
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -38,8 +37,11 @@ pipeline-apply:  ## roll out the latest sql/v<N>_*.sql (VERSION=N for another, R
 pipeline-status:  ## which pipeline version is live, and how it started
 	@$(STACK) pipeline-status
 
-replay:  ## send a replay file to the topic tweets: make replay FILE=path.jsonl
-	@$(PY) -m producer.cli replay $(FILE)
+replay:  ## send a replay file to the topic tweets: make replay FILE=path.jsonl (default: samples/posts.jsonl)
+	@$(PY) -m producer.cli replay $(or $(FILE),samples/posts.jsonl)
+
+sql:  ## Flink SQL shell on the running pipeline, its tables declared (FILE=script.sql: run it and exit with its status)
+	@$(STACK) sql $(if $(FILE),--file $(FILE))
 
 bench: up  ## end-to-end benchmark (N=posts, default 1,000,000; DATA=long-tail or synthetic; SOAK=1 for the soak); results in bench/results/
 	@$(PY) -m bench.pipeline_bench $(if $(N),--posts $(N)) $(if $(DATA),--data $(DATA)) $(if $(SOAK),--soak)

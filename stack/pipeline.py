@@ -157,6 +157,23 @@ def statements(sql: str) -> list[str]:
     return out
 
 
+# A SQL shell reads the pipeline's topics under a group of its own: never the
+# job's, whose committed offsets are the job's progress (stack/progress.py)
+SHELL_GROUP = "tweetstream-sql-shell"
+
+
+def declarations(sql: str) -> list[str]:
+    """What a SQL shell on the running pipeline needs from a rendered script: its
+    functions, tables and views, and its `table.*` options (time zone, state TTL),
+    not its INSERTs nor the job's own settings (its name, checkpoints,
+    parallelism); the source table then gets the shell's consumer group."""
+    kept = [s for s in statements(sql) if re.match(r"(CREATE|ALTER)\b|SET\s+'table\.", _code(s), re.IGNORECASE)]
+    source = re.search(r"CREATE\s+TABLE\s+(\w+)\s*\([^;]*?'properties\.group\.id'", sql, re.IGNORECASE | re.DOTALL)
+    if source:
+        kept.append(f"ALTER TABLE {source.group(1)} SET ('properties.group.id' = '{SHELL_GROUP}')")
+    return kept
+
+
 def _code(text: str) -> str:
     """`text` without its comments, trimmed (only to classify a statement)."""
     return re.sub(r"--[^\n]*|/\*.*?\*/", " ", text, flags=re.S).strip()

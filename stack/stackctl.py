@@ -25,15 +25,19 @@ supervisor.py (restarts, stalls), lifecycle.py (up, down, reset).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import typer
 from rich.markup import escape
 
 from . import lifecycle, pipeline, progress, supervisor
-from .common import API_URL, HOME, KAFKA, StackError, _tail, console, say
+from .common import API_URL, HOME, KAFKA, RUN, StackError, _tail, console, flink_env, flink_home, say, settings
 from .processes import memory_mib, running_pid
 from .services import SERVICES, control_lock, start_service, stop_service
 from .sink import deploy_connectors, empty_serving_tables
@@ -99,6 +103,53 @@ def pipeline_render(version: int = typer.Option(None, help="default: the latest"
     """Print a script with its placeholders filled in, ready for Flink's sql-client -f."""
     script = pipeline.scripts()[version] if version is not None else pipeline.latest()
     print(pipeline.Target().render(script))
+
+
+@app.command()
+def sql(
+    file: Path = typer.Option(None, "--file", "-f", help="run this script and exit with its status"),
+    version: int = typer.Option(None, help="declare the tables of this script version (default: the live one)"),
+) -> None:
+    """A Flink SQL shell on the running stack, through the SQL gateway, with the
+    pipeline's functions, tables and views already declared: `SELECT * FROM
+    hashtag_counts;` shows the live changelog. With --file, runs the script and exits."""
+    if file is not None and not file.is_file():
+        console.print(f"[red]no such file: {file}[/]")
+        raise typer.Exit(2)
+    try:
+        live = pipeline.status().get("live_version") if version is None else version
+    except httpx.HTTPError as e:
+        console.print("[red]Flink does not answer: start the stack first (make up)[/]")
+        raise typer.Exit(1) from e
+    script = pipeline.scripts().get(live) or pipeline.latest()
+    init = RUN / "sql-shell-init.sql"
+    RUN.mkdir(parents=True, exist_ok=True)
+    init.write_text(
+        f"-- the pipeline's declarations ({script.path.name}), for `make sql`\n"
+        + "".join(f"{s};\n" for s in pipeline.declarations(pipeline.Target().render(script))),
+        encoding="utf-8",
+    )
+    client = [
+        "bash",
+        str(flink_home() / "bin" / "sql-client.sh"),
+        "gateway",
+        "--endpoint",
+        urlsplit(settings.sql_gateway_url).netloc,
+        "--init",
+        str(init),
+        *(["--file", str(file.resolve())] if file else []),
+    ]
+    env = os.environ | flink_env()
+    if file is None:  # interactive: the client has the terminal
+        raise typer.Exit(subprocess.run(client, env=env).returncode)
+    # Flink's client reports a statement that failed but still exits 0 (gateway
+    # mode): its output is passed on and read for the error
+    failed = False
+    with subprocess.Popen(client, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            failed |= "[ERROR]" in line
+    raise typer.Exit(1 if failed else proc.returncode)
 
 
 @app.command("stop")

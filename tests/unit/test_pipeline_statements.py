@@ -58,3 +58,16 @@ def test_every_script_cuts_into_complete_statements(script):
     assert kinds[-1] == "EXECUTE STATEMENT" and code[-1].endswith("END")
     assert code[-1].count("INSERT INTO") == len(pipeline.SERVING_TABLES)
     assert all(not c.endswith(";") for c in code[:-1])
+
+
+def test_a_shell_gets_the_scripts_tables_not_its_job():
+    sql = pipeline.Target().render(pipeline.latest())
+    declared = pipeline.declarations(sql)
+    text = "\n".join(declared)
+    for table in (*pipeline.SERVING_TABLES, "tweets"):
+        assert re.search(rf"CREATE TABLE {table} \(", text), table
+    assert "CREATE TEMPORARY FUNCTION tokens" in text and "CREATE TEMPORARY VIEW unique_posts" in text
+    assert "SET 'table.local-time-zone' = 'UTC'" in text
+    # nothing that starts a job, names it after the pipeline or sets its checkpoints
+    assert not re.search(r"INSERT|EXECUTE STATEMENT SET|pipeline\.name|checkpointing|parallelism", text)
+    assert declared[-1] == "ALTER TABLE tweets SET ('properties.group.id' = 'tweetstream-sql-shell')"
