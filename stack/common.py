@@ -27,6 +27,11 @@ REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "stack"
 
 
+# seconds without progress, while work waits, before a stage is called stalled
+# (the supervisor's, `make status`'s and the API's default)
+STALL_AFTER_SECONDS = 45.0
+
+
 class StackSettings(BaseSettings):
     """Where the stack keeps its files and finds its services: the local stack's
     loopback addresses by default; in Docker Compose (where the init service runs
@@ -44,7 +49,7 @@ class StackSettings(BaseSettings):
     sql_gateway_url: str = "http://127.0.0.1:8084"  # Flink's SQL gateway: the pipeline's scripts go through it
     # seconds without progress, while work waits, before a stage is called stalled
     stall_after_seconds: float = Field(
-        45.0, validation_alias=AliasChoices("STACK_STALL_AFTER_SECONDS", "STALL_AFTER_SECONDS")
+        STALL_AFTER_SECONDS, validation_alias=AliasChoices("STACK_STALL_AFTER_SECONDS", "STALL_AFTER_SECONDS")
     )
 
     @field_validator("home")

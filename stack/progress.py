@@ -28,12 +28,11 @@ from dataclasses import asdict, dataclass, field
 import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from .common import FLINK_URL, http
+from .common import FLINK_URL, STALL_AFTER_SECONDS, http
 from .pipeline import JOB_PREFIX, pick_live
 
 SOURCE_TOPIC = "tweets"
 FLINK_GROUP = "tweetstream-flink"  # sql/*.sql: the source's properties.group.id
-STALL_AFTER_SECONDS = 45.0
 
 
 @dataclass(frozen=True)
@@ -229,9 +228,14 @@ def connector_states(connect_url: str, client=http, timeout: float = 5.0) -> dic
     """Connector name: the state of its first task that is not RUNNING, else the
     connector's own state (what the API, `make status` and the supervisor show)."""
     return {
-        name: connector_state(client.get(f"{connect_url}/connectors/{name}/status", timeout=timeout).json())
+        name: connector_state(connector_status(connect_url, name, client, timeout))
         for name in client.get(f"{connect_url}/connectors", timeout=timeout).json()
     }
+
+
+def connector_status(connect_url: str, name: str, client=http, timeout: float = 5.0) -> dict:
+    """Kafka Connect's status of one connector: its state and each task's (with its error)."""
+    return client.get(f"{connect_url}/connectors/{name}/status", timeout=timeout).json()
 
 
 def connector_state(status: dict, trace: bool = False) -> str:

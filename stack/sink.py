@@ -20,8 +20,8 @@ def connector_topics() -> dict[str, list[str]]:
 
 
 def connector_status(name: str, timeout: float = 10) -> dict:
-    """Kafka Connect's status of one connector: its state and each task's (with its error)."""
-    return http.get(f"{CONNECT_URL}/connectors/{name}/status", timeout=timeout).json()
+    """Kafka Connect's status of one connector (the stack's Connect)."""
+    return progress.connector_status(CONNECT_URL, name, http, timeout)
 
 
 def connector_states() -> dict[str, str]:
